@@ -1,0 +1,97 @@
+/* bench_engine.c - training and inference throughput of one built-in network.
+ *
+ * The C side of the engine benchmark: the same measurement as
+ * ../shared/bench/torch_baseline.py (random 28x28x1 inputs, SGD Nesterov
+ * 0.9 with weight decay 5e-4, 3 warm-up steps, then `steps` timed training
+ * steps, then eval-mode inference over the same batch). Prints one JSON line.
+ * bench/run_bench.py runs it beside PyTorch and computes the ratios. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "tgsage/models.h"
+#include "tgsage/optim.h"
+#include "tgsage/threads.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static void die(const char *what, const tg_error *e) {
+    fprintf(stderr, "bench: %s: %s\n", what, e->msg);
+    exit(1);
+}
+
+int main(int argc, char **argv) {
+    const char *name = "candidate6", *backend = "dnnl";
+    int batch = 128, steps = 20, threads = 2;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--net")) name = argv[i + 1];
+        else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--backend")) backend = argv[i + 1];
+        else {
+            fprintf(stderr, "usage: tgsage_bench [--net NAME] [--batch B] [--steps S] "
+                            "[--threads T] [--backend dnnl|ref]\n");
+            return 2;
+        }
+    }
+    if (batch < 1 || steps < 1) {
+        fprintf(stderr, "bench: batch and steps must be positive\n");
+        return 2;
+    }
+    threads = tg_threads_set(threads);
+    tg_error err;
+    const tg_backend *be = tg_backend_find(backend);
+    if (!be) {
+        fprintf(stderr, "bench: unknown backend %s\n", backend);
+        return 2;
+    }
+    tg_graph *g = tg_model_build(name, 1, 28, 28, 10, &err);
+    if (!g) die(name, &err);
+    tg_rng rng;
+    tg_rng_seed(&rng, 0);
+    tg_net *net = tg_net_new(g, batch, be, &rng, &err);
+    if (!net) die(name, &err);
+    tg_opt_config oc = {.kind = TG_OPT_SGD, .momentum = 0.9, .nesterov = 1,
+                        .weight_decay = 5e-4};
+    tg_optim *opt = tg_optim_new(&oc, net, &err);
+    if (!opt) die(name, &err);
+    float *x = malloc(sizeof(float) * batch * 28 * 28);
+    int32_t *y = malloc(sizeof(int32_t) * batch);
+    for (int i = 0; i < batch * 28 * 28; i++) x[i] = tg_rng_normal(&rng);
+    for (int i = 0; i < batch; i++) y[i] = (int32_t)tg_rng_below(&rng, 10);
+
+    double t0 = 0;
+    for (int s = 0; s < steps + 3; s++) {
+        if (s == 3) t0 = now_s();
+        double loss;
+        if (tg_net_forward(net, x, batch, 1, &err) != TG_OK ||
+            tg_net_loss(net, y, &loss, NULL, &err) != TG_OK)
+            die(name, &err);
+        tg_net_backward(net);
+        tg_optim_step(opt, 0.05);
+    }
+    double train = batch * steps / (now_s() - t0);
+    for (int s = 0; s < steps + 2; s++) {
+        if (s == 2) t0 = now_s();
+        if (tg_net_forward(net, x, batch, 0, &err) != TG_OK) die(name, &err);
+    }
+    double infer = batch * steps / (now_s() - t0);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"name\": \"%s\", \"batch\": %d, \"threads\": %d, \"backend\": \"%s\", "
+           "\"train_img_s\": %.1f, \"infer_img_s\": %.1f, \"peak_rss_mb\": %.1f}\n",
+           name, batch, threads, be->name, train, infer, ru.ru_maxrss / 1024.0);
+    free(x);
+    free(y);
+    tg_optim_free(opt);
+    tg_net_free(net);
+    tg_graph_free(g);
+    return 0;
+}

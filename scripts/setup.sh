@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# setup.sh - install every Debian package tgsage needs to build, test and
+# benchmark. Idempotent: when everything is there it only checks (dpkg -s)
+# and returns in well under a second. Run as root (or with sudo available).
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config
+  libopenblas-openmp-dev   # GEMM, on the same OpenMP pool as oneDNN
+  libdnnl-dev              # oneDNN convolution primitives
+  ocl-icd-opencl-dev opencl-headers   # oneDNN's CMake config asks for OpenCL
+  zlib1g-dev               # gzip'd IDX files
+  libcjson-dev             # JSON
+  libcmocka-dev            # unit tests
+  dataset-fashion-mnist    # the embedded default dataset
+)
+# reference fixtures and the PyTorch side of the benchmark (optional for the build)
+if [ "${TG_SETUP_TORCH:-0}" = 1 ]; then
+  PKGS+=(python3-torch python3-numpy python3-scipy)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

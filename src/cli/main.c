@@ -1,0 +1,77 @@
+/* main.c - `tgsage`: dispatch to subcommands from a table. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const tg_command COMMANDS[] = {
+    {"train", "train a network on a dataset and report its held-out accuracy",
+     tg_cmd_train},
+};
+#define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: tgsage <command> [options]\n"
+            "\n"
+            "Teacher-guided neural architecture search (TG-SAGE) on the CPU.\n"
+            "\n"
+            "commands:\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f,
+            "\n"
+            "Run 'tgsage <command> --help' for the options of a command.\n"
+            "Example: tgsage train --net resnet:1 --epochs 1\n");
+}
+
+int tg_cli_int(const char *cmd, const char *opt, const char *text, long lo,
+               long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi) {
+        fprintf(stderr, "tgsage %s: %s: '%s' is not an integer in [%ld, %ld]\n", cmd,
+                opt, text, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int tg_cli_double(const char *cmd, const char *opt, const char *text,
+                  double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "tgsage %s: %s: '%s' is not a number in [%g, %g]\n", cmd, opt,
+                text, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return TG_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return TG_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("tgsage 0.1.0\n");
+        return TG_EXIT_OK;
+    }
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tgsage: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return TG_EXIT_USAGE;
+}

@@ -1,0 +1,501 @@
+/* net.c - a graph compiled for a batch size: memory, forward, backward.
+ *
+ * Memory is four slabs allocated once: parameters, their gradients,
+ * non-trainable state (BN running statistics) and activations (every
+ * node's output, the gradients of nodes that need one, BN's saved batch
+ * statistics and max pooling's argmax).
+ *
+ * Fusion: a BN node whose only consumer is a ReLU, and which is not named
+ * (named nodes are observed by the evaluator), computes BN+ReLU in one pass
+ * into its own buffer; the ReLU node aliases that buffer and its gradient,
+ * and the BN's pre-ReLU output is not kept (tg_net_activation gives NULL).
+ *
+ * Gradients flow in reverse node order. A node's gradient buffer is written
+ * by its first consumer and added to by the others (the ops' acc flag);
+ * nodes that depend on no parameter get no gradient at all. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph_internal.h"
+#include "tgsage/ops.h"
+
+typedef struct {
+    float *out, *grad;
+    int needs_grad;      /* some ancestor (or the node) has parameters */
+    int grad_ready;      /* grad written by a consumer in this backward pass */
+    int fused_relu;      /* BN: ReLU fused in; RELU: aliases its BN input */
+    int consumers;
+    int p0, np;          /* its parameters: params[p0 .. p0+np) */
+    int s0;              /* BN: state[s0] running mean, state[s0+1] var */
+    float *save_mean, *save_invstd;
+    int32_t *argmax;
+    tg_conv_plan *plan;
+    tg_conv2d_shape cs;  /* shape the plan was made for */
+} exec_node;
+
+struct tg_net {
+    const tg_graph *g;
+    const tg_backend *be;
+    int batch, n;        /* capacity and images in the last forward pass */
+    int training;
+    exec_node *x;
+    tg_param *params, *state;
+    int nparams, nstate;
+    float *pslab, *gslab, *sslab, *aslab;
+    float *scratch;
+    size_t scratch_n;
+};
+
+static size_t node_size(const tg_node *n) { return (size_t)n->c * n->h * n->w; }
+
+/* ---- parameters ------------------------------------------------------ */
+
+static void add_param(tg_param *p, int node, const char *what, int ndim,
+                      const int *dims) {
+    snprintf(p->name, sizeof p->name, "n%d.%s", node, what);
+    p->ndim = ndim;
+    p->size = 1;
+    for (int i = 0; i < 4; i++) {
+        p->dims[i] = i < ndim ? dims[i] : 1;
+        p->size *= (size_t)p->dims[i];
+    }
+}
+
+/* Describe parameters and state of every node; returns counts. With p or st
+ * NULL only counts. */
+static void describe(const tg_graph *g, exec_node *x, tg_param *p, tg_param *st,
+                     int *np, int *ns) {
+    int a = 0, b = 0;
+    for (int i = 0; i < g->n; i++) {
+        const tg_node *n = &g->nodes[i];
+        const tg_node *in = n->nin ? &g->nodes[n->in[0]] : NULL;
+        if (x) x[i].p0 = a, x[i].s0 = b;
+        if (n->kind == TG_NODE_CONV) {
+            int d[4] = {n->k, in->c / n->groups, n->kh, n->kw};
+            if (p) add_param(&p[a], i, "conv.w", 4, d);
+            a++;
+            if (n->bias) {
+                if (p) add_param(&p[a], i, "conv.b", 1, &n->k);
+                a++;
+            }
+        } else if (n->kind == TG_NODE_BN) {
+            if (p) add_param(&p[a], i, "bn.gamma", 1, &n->c);
+            if (p) add_param(&p[a + 1], i, "bn.beta", 1, &n->c);
+            if (st) add_param(&st[b], i, "bn.running_mean", 1, &n->c);
+            if (st) add_param(&st[b + 1], i, "bn.running_var", 1, &n->c);
+            a += 2, b += 2;
+        } else if (n->kind == TG_NODE_LINEAR) {
+            int d[2] = {n->k, in->c};
+            if (p) add_param(&p[a], i, "fc.w", 2, d);
+            if (p) add_param(&p[a + 1], i, "fc.b", 1, &n->k);
+            a += 2;
+        }
+        if (x) x[i].np = a - x[i].p0;
+    }
+    *np = a, *ns = b;
+}
+
+/* He (Kaiming) normal init for convolutions, PyTorch's default uniform for
+ * the classifier, BN at the identity. */
+static void init_params(tg_net *net, tg_rng *rng) {
+    const tg_graph *g = net->g;
+    for (int i = 0; i < g->n; i++) {
+        const tg_node *n = &g->nodes[i];
+        tg_param *p = &net->params[net->x[i].p0];
+        if (n->kind == TG_NODE_CONV) {
+            double fan_in = (double)p->dims[1] * p->dims[2] * p->dims[3];
+            float sd = (float)sqrt(2.0 / fan_in);
+            for (size_t j = 0; j < p->size; j++) p->data[j] = sd * tg_rng_normal(rng);
+            if (n->bias) memset(p[1].data, 0, sizeof(float) * p[1].size);
+        } else if (n->kind == TG_NODE_BN) {
+            for (size_t j = 0; j < p->size; j++) p[0].data[j] = 1, p[1].data[j] = 0;
+            tg_param *s = &net->state[net->x[i].s0];
+            for (size_t j = 0; j < s->size; j++) s[0].data[j] = 0, s[1].data[j] = 1;
+        } else if (n->kind == TG_NODE_LINEAR) {
+            float bound = (float)(1.0 / sqrt((double)p->dims[1]));
+            for (int q = 0; q < 2; q++)
+                for (size_t j = 0; j < p[q].size; j++)
+                    p[q].data[j] = bound * (2 * tg_rng_uniform(rng) - 1);
+        }
+    }
+}
+
+/* ---- compile ----------------------------------------------------------- */
+
+static tg_status make_plan(tg_net *net, int i, int n, tg_error *err) {
+    const tg_node *nd = &net->g->nodes[i];
+    const tg_node *in = &net->g->nodes[nd->in[0]];
+    exec_node *x = &net->x[i];
+    if (x->plan && x->cs.n == n) return TG_OK;
+    if (x->plan) net->be->conv_plan_free(x->plan);
+    x->plan = NULL;
+    tg_status st = tg_conv2d_shape_init(&x->cs, n, in->c, in->h, in->w, nd->k,
+                                        nd->kh, nd->kw, nd->stride, nd->dil,
+                                        nd->groups, err);
+    if (st != TG_OK) return st;
+    x->plan = net->be->conv_plan_new(&x->cs, err);
+    if (!x->plan) return err ? err->status : TG_ERR_UNSUPPORTED;
+    size_t need = net->be->conv_scratch_floats(x->plan);
+    if (need > net->scratch_n) {
+        float *s = realloc(net->scratch, sizeof(float) * need);
+        if (!s) return tg_error_set(err, TG_ERR_NOMEM, "conv2d scratch: out of memory");
+        net->scratch = s, net->scratch_n = need;
+    }
+    return TG_OK;
+}
+
+tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
+                   tg_rng *rng, tg_error *err) {
+    if (g->failed) {
+        tg_error_set(err, TG_ERR_SHAPE, "graph: %s", g->err);
+        return NULL;
+    }
+    if (batch <= 0) {
+        tg_error_set(err, TG_ERR_ARG, "net: batch size %d", batch);
+        return NULL;
+    }
+    const tg_node *last = &g->nodes[g->n - 1];
+    if (g->n < 2 || last->h != 1 || last->w != 1) {
+        tg_error_set(err, TG_ERR_SHAPE,
+                     "net: the last node must give a vector of logits per image, "
+                     "node %d gives %dx%dx%d",
+                     g->n - 1, last->c, last->h, last->w);
+        return NULL;
+    }
+    tg_net *net = calloc(1, sizeof *net);
+    if (!net) goto nomem;
+    net->g = g, net->be = be ? be : tg_backend_default(), net->batch = batch;
+    net->x = calloc(g->n, sizeof *net->x);
+    if (!net->x) goto nomem;
+    describe(g, net->x, NULL, NULL, &net->nparams, &net->nstate);
+    net->params = calloc(net->nparams + 1, sizeof *net->params);
+    net->state = calloc(net->nstate + 1, sizeof *net->state);
+    if (!net->params || !net->state) goto nomem;
+    describe(g, net->x, net->params, net->state, &net->nparams, &net->nstate);
+
+    /* consumers, gradient needs, fusion */
+    for (int i = 0; i < g->n; i++) {
+        const tg_node *n = &g->nodes[i];
+        exec_node *x = &net->x[i];
+        x->needs_grad = x->np > 0;
+        for (int j = 0; j < n->nin; j++) {
+            net->x[n->in[j]].consumers++;
+            x->needs_grad |= net->x[n->in[j]].needs_grad;
+        }
+    }
+    for (int i = 0; i < g->n; i++) {
+        const tg_node *n = &g->nodes[i];
+        if (n->kind != TG_NODE_RELU) continue;
+        int b = n->in[0];
+        if (g->nodes[b].kind == TG_NODE_BN && net->x[b].consumers == 1 &&
+            !g->nodes[b].name[0])
+            net->x[b].fused_relu = net->x[i].fused_relu = 1;
+    }
+
+    /* slab sizes */
+    size_t psz = 0, ssz = 0, asz = 0;
+    for (int i = 0; i < net->nparams; i++) psz += net->params[i].size;
+    for (int i = 0; i < net->nstate; i++) ssz += net->state[i].size;
+    for (int i = 1; i < g->n; i++) {
+        const tg_node *n = &g->nodes[i];
+        size_t sz = (size_t)batch * node_size(n);
+        if (!(n->kind == TG_NODE_RELU && net->x[i].fused_relu)) {
+            asz += sz;
+            if (net->x[i].needs_grad) asz += sz;
+        }
+        if (n->kind == TG_NODE_BN) asz += 2 * (size_t)n->c;
+        if (n->kind == TG_NODE_MAXPOOL) asz += sz;  /* int32 argmax */
+    }
+    net->pslab = calloc(psz + 1, sizeof(float));
+    net->gslab = calloc(psz + 1, sizeof(float));
+    net->sslab = calloc(ssz + 1, sizeof(float));
+    net->aslab = malloc(sizeof(float) * (asz + 1));
+    if (!net->pslab || !net->gslab || !net->sslab || !net->aslab) goto nomem;
+    float *pp = net->pslab, *gp = net->gslab, *sp = net->sslab, *ap = net->aslab;
+    for (int i = 0; i < net->nparams; i++) {
+        net->params[i].data = pp, net->params[i].grad = gp;
+        pp += net->params[i].size, gp += net->params[i].size;
+    }
+    for (int i = 0; i < net->nstate; i++) {
+        net->state[i].data = sp;
+        sp += net->state[i].size;
+    }
+    for (int i = 1; i < g->n; i++) {
+        const tg_node *n = &g->nodes[i];
+        exec_node *x = &net->x[i];
+        size_t sz = (size_t)batch * node_size(n);
+        if (n->kind == TG_NODE_RELU && x->fused_relu) {
+            x->out = net->x[n->in[0]].out;
+            x->grad = net->x[n->in[0]].grad;
+        } else {
+            x->out = ap, ap += sz;
+            if (x->needs_grad) x->grad = ap, ap += sz;
+        }
+        if (n->kind == TG_NODE_BN) {
+            x->save_mean = ap, ap += n->c;
+            x->save_invstd = ap, ap += n->c;
+        }
+        if (n->kind == TG_NODE_MAXPOOL) x->argmax = (int32_t *)ap, ap += sz;
+    }
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].kind == TG_NODE_CONV && make_plan(net, i, batch, err) != TG_OK) {
+            tg_net_free(net);
+            return NULL;
+        }
+    init_params(net, rng);
+    return net;
+nomem:
+    tg_error_set(err, TG_ERR_NOMEM, "net: out of memory compiling %d nodes for batch %d",
+                 g->n, batch);
+    tg_net_free(net);
+    return NULL;
+}
+
+void tg_net_free(tg_net *net) {
+    if (!net) return;
+    if (net->x)
+        for (int i = 0; i < net->g->n; i++)
+            if (net->x[i].plan) net->be->conv_plan_free(net->x[i].plan);
+    free(net->x);
+    free(net->params);
+    free(net->state);
+    free(net->pslab);
+    free(net->gslab);
+    free(net->sslab);
+    free(net->aslab);
+    free(net->scratch);
+    free(net);
+}
+
+int tg_net_batch(const tg_net *net) { return net->batch; }
+int tg_net_classes(const tg_net *net) { return net->g->nodes[net->g->n - 1].c; }
+const tg_graph *tg_net_graph(const tg_net *net) { return net->g; }
+
+tg_param *tg_net_params(tg_net *net, int *count) {
+    *count = net->nparams;
+    return net->params;
+}
+
+tg_param *tg_net_state(tg_net *net, int *count) {
+    *count = net->nstate;
+    return net->state;
+}
+
+size_t tg_net_param_count(const tg_net *net) {
+    size_t s = 0;
+    for (int i = 0; i < net->nparams; i++) s += net->params[i].size;
+    return s;
+}
+
+/* ---- forward ----------------------------------------------------------- */
+
+tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
+                         tg_error *err) {
+    const tg_graph *g = net->g;
+    if (n <= 0 || n > net->batch)
+        return tg_error_set(err, TG_ERR_ARG,
+                            "forward: %d images for a net compiled for batch %d",
+                            n, net->batch);
+    net->n = n, net->training = training;
+    net->x[0].out = (float *)input;  /* read only: the input gets no gradient */
+    for (int i = 1; i < g->n; i++) {
+        const tg_node *nd = &g->nodes[i];
+        exec_node *x = &net->x[i];
+        const tg_node *a = &g->nodes[nd->in[0]];
+        const float *xa = net->x[nd->in[0]].out;
+        tg_param *p = &net->params[x->p0];
+        size_t sz = (size_t)n * node_size(nd);
+        switch (nd->kind) {
+        case TG_NODE_CONV: {
+            tg_status st = make_plan(net, i, n, err);
+            if (st != TG_OK) return st;
+            net->be->conv_forward(x->plan, xa, p[0].data, nd->bias ? p[1].data : NULL,
+                                  x->out, net->scratch);
+            break;
+        }
+        case TG_NODE_BN: {
+            tg_bn_shape s = {n, nd->c, nd->h * nd->w, 1e-5f, 0.1f};
+            tg_param *st = &net->state[x->s0];
+            if (training)
+                tg_bn_forward_train(&s, xa, p[0].data, p[1].data, x->out,
+                                    x->save_mean, x->save_invstd, st[0].data,
+                                    st[1].data, x->fused_relu);
+            else
+                tg_bn_forward_eval(&s, xa, p[0].data, p[1].data, x->out,
+                                   st[0].data, st[1].data, x->fused_relu);
+            break;
+        }
+        case TG_NODE_RELU:
+            if (!x->fused_relu) tg_relu_forward(sz, xa, x->out);
+            break;
+        case TG_NODE_MAXPOOL:
+        case TG_NODE_AVGPOOL: {
+            tg_pool_shape s;
+            tg_pool_shape_init(&s, n, a->c, a->h, a->w, nd->kh, nd->stride, NULL);
+            if (nd->kind == TG_NODE_MAXPOOL)
+                tg_maxpool_forward(&s, xa, x->out, x->argmax);
+            else
+                tg_avgpool_forward(&s, xa, x->out);
+            break;
+        }
+        case TG_NODE_GAP:
+            tg_gap_forward(n, a->c, a->h * a->w, xa, x->out);
+            break;
+        case TG_NODE_ADD:
+            tg_add_forward(sz, xa, net->x[nd->in[1]].out, x->out);
+            break;
+        case TG_NODE_CONCAT: {
+            int c0 = 0;
+            for (int j = 0; j < nd->nin; j++) {
+                const tg_node *b = &g->nodes[nd->in[j]];
+                tg_concat_forward_part(n, b->c, b->h, b->w, net->x[nd->in[j]].out,
+                                       nd->c, nd->h, nd->w, c0, x->out);
+                c0 += b->c;
+            }
+            break;
+        }
+        case TG_NODE_LINEAR:
+            tg_linear_forward(n, a->c, nd->k, xa, p[0].data, p[1].data, x->out);
+            break;
+        case TG_NODE_INPUT:
+            TG_ASSERT(0);
+        }
+    }
+    return TG_OK;
+}
+
+const float *tg_net_output(const tg_net *net) { return net->x[net->g->n - 1].out; }
+
+const float *tg_net_activation(const tg_net *net, int node) {
+    if (node < 0 || node >= net->g->n) return NULL;
+    if (net->g->nodes[node].kind == TG_NODE_BN && net->x[node].fused_relu) return NULL;
+    return net->x[node].out;
+}
+
+tg_status tg_net_loss(tg_net *net, const int32_t *labels, double *loss,
+                      int *correct, tg_error *err) {
+    exec_node *o = &net->x[net->g->n - 1];
+    int k = tg_net_classes(net);
+    for (int i = 0; i < net->n; i++)
+        if (labels[i] < 0 || labels[i] >= k)
+            return tg_error_set(err, TG_ERR_ARG, "loss: label %d of image %d is not in [0,%d)",
+                                labels[i], i, k);
+    double l = tg_softmax_xent(net->n, k, o->out, labels, o->grad, correct);
+    if (loss) *loss = l;
+    o->grad_ready = 1;
+    if (!isfinite(l))
+        return tg_error_set(err, TG_ERR_NUMERIC,
+                            "loss: cross-entropy is %g (the network diverged)", l);
+    return TG_OK;
+}
+
+/* ---- backward ---------------------------------------------------------- */
+
+/* The gradient buffer of input j of a node, or NULL if j needs none; *acc
+ * tells whether to add into it. */
+static float *grad_of(tg_net *net, int j, int *acc) {
+    exec_node *x = &net->x[j];
+    if (!x->needs_grad) return NULL;
+    *acc = x->grad_ready;
+    x->grad_ready = 1;
+    return x->grad;
+}
+
+void tg_net_backward(tg_net *net) {
+    const tg_graph *g = net->g;
+    const int n = net->n;
+    for (int i = 1; i < g->n; i++)
+        if (i != g->n - 1) net->x[i].grad_ready = 0;
+    for (int i = g->n - 1; i >= 1; i--) {
+        const tg_node *nd = &g->nodes[i];
+        exec_node *x = &net->x[i];
+        tg_param *p = &net->params[x->p0];
+        if (!x->grad_ready) {
+            /* no path to the loss: parameters get zero gradient */
+            for (int q = 0; q < x->np; q++) memset(p[q].grad, 0, sizeof(float) * p[q].size);
+            continue;
+        }
+        const int j = nd->in[0];
+        const tg_node *a = &g->nodes[j];
+        const float *xa = net->x[j].out;
+        size_t sz = (size_t)n * node_size(nd);
+        int acc = 0;
+        float *dx;
+        switch (nd->kind) {
+        case TG_NODE_CONV:
+            dx = grad_of(net, j, &acc);
+            net->be->conv_backward(x->plan, xa, p[0].data, x->grad, dx, acc,
+                                   p[0].grad, nd->bias ? p[1].grad : NULL,
+                                   net->scratch);
+            break;
+        case TG_NODE_BN: {
+            tg_bn_shape s = {n, nd->c, nd->h * nd->w, 1e-5f, 0.1f};
+            dx = grad_of(net, j, &acc);
+            tg_bn_backward(&s, xa, p[0].data, x->save_mean, x->save_invstd, x->out,
+                           x->fused_relu, x->grad, dx, acc, p[0].grad, p[1].grad);
+            break;
+        }
+        case TG_NODE_RELU:
+            if (x->fused_relu) {
+                net->x[j].grad_ready = 1;  /* same buffer: BN applies the mask */
+                break;
+            }
+            if ((dx = grad_of(net, j, &acc))) tg_relu_backward(sz, x->out, x->grad, dx, acc);
+            break;
+        case TG_NODE_MAXPOOL:
+        case TG_NODE_AVGPOOL: {
+            if (!(dx = grad_of(net, j, &acc))) break;
+            tg_pool_shape s;
+            tg_pool_shape_init(&s, n, a->c, a->h, a->w, nd->kh, nd->stride, NULL);
+            if (nd->kind == TG_NODE_MAXPOOL)
+                tg_maxpool_backward(&s, x->argmax, x->grad, dx, acc);
+            else
+                tg_avgpool_backward(&s, x->grad, dx, acc);
+            break;
+        }
+        case TG_NODE_GAP:
+            if ((dx = grad_of(net, j, &acc)))
+                tg_gap_backward(n, a->c, a->h * a->w, x->grad, dx, acc);
+            break;
+        case TG_NODE_ADD:
+            for (int q = 0; q < 2; q++)
+                if ((dx = grad_of(net, nd->in[q], &acc))) tg_copy_backward(sz, x->grad, dx, acc);
+            break;
+        case TG_NODE_CONCAT: {
+            int c0 = 0;
+            for (int q = 0; q < nd->nin; q++) {
+                const tg_node *b = &g->nodes[nd->in[q]];
+                if ((dx = grad_of(net, nd->in[q], &acc)))
+                    tg_concat_backward_part(n, b->c, b->h, b->w, x->grad, nd->c,
+                                            nd->h, nd->w, c0, dx, acc);
+                c0 += b->c;
+            }
+            break;
+        }
+        case TG_NODE_LINEAR:
+            dx = grad_of(net, j, &acc);
+            tg_linear_backward(n, a->c, nd->k, xa, p[0].data, x->grad, dx, acc,
+                               p[0].grad, p[1].grad);
+            break;
+        case TG_NODE_INPUT:
+            TG_ASSERT(0);
+        }
+    }
+}
+
+double tg_net_clip_grad_norm(tg_net *net, double max_norm) {
+    double sq = 0;
+    for (int i = 0; i < net->nparams; i++)
+        for (size_t j = 0; j < net->params[i].size; j++) {
+            double v = net->params[i].grad[j];
+            sq += v * v;
+        }
+    double norm = sqrt(sq);
+    double coef = max_norm / (norm + 1e-6);
+    if (coef < 1)
+        for (int i = 0; i < net->nparams; i++)
+            for (size_t j = 0; j < net->params[i].size; j++)
+                net->params[i].grad[j] *= (float)coef;
+    return norm;
+}

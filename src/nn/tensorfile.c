@@ -1,0 +1,222 @@
+/* tensorfile.c - reading and writing named-tensor files (see tensorfile.h). */
+#include "tgsage/tensorfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char MAGIC[8] = {'T', 'G', 'S', 'G', 'T', 'N', 'S', 'R'};
+
+size_t tg_dtype_size(tg_dtype d) { return d == TG_DT_F64 ? 8 : 4; }
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+
+/* ---- reading: the whole file is loaded, then parsed from memory --------- */
+
+typedef struct {
+    const unsigned char *p;
+    size_t n, off;
+} cursor;
+
+static int take(cursor *c, void *dst, size_t n) {
+    if (c->n - c->off < n) return 0;
+    memcpy(dst, c->p + c->off, n);
+    c->off += n;
+    return 1;
+}
+
+tg_status tg_tfile_read(const char *path, tg_tensor_file *out, tg_error *err) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return tg_error_set(err, TG_ERR_IO, "%s: %s", path, strerror(errno));
+    unsigned char *buf = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return tg_error_set(err, TG_ERR_IO, "%s: cannot determine the file size", path);
+    }
+    buf = malloc((size_t)size + 1);
+    if (!buf) {
+        fclose(f);
+        return tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory for %ld bytes", path, size);
+    }
+    size_t got = fread(buf, 1, (size_t)size, f);
+    fclose(f);
+    tg_status st = TG_OK;
+    if (got != (size_t)size) {
+        st = tg_error_set(err, TG_ERR_IO, "%s: read %zu of %ld bytes", path, got, size);
+        goto done;
+    }
+    cursor c = {buf, (size_t)size, 0};
+    char magic[8];
+    uint32_t version, count, mlen;
+    if (!take(&c, magic, 8) || memcmp(magic, MAGIC, 8) != 0) {
+        st = tg_error_set(err, TG_ERR_FORMAT,
+                          "%s: not a tgsage tensor file (bad magic number)", path);
+        goto done;
+    }
+    if (c.n < 8 + 8 + 12) {
+        st = tg_error_set(err, TG_ERR_FORMAT, "%s: truncated (%zu bytes)", path, c.n);
+        goto done;
+    }
+    uint64_t want;
+    memcpy(&want, buf + c.n - 8, 8);
+    if (fnv1a(FNV_OFFSET, buf, c.n - 8) != want) {
+        st = tg_error_set(err, TG_ERR_FORMAT,
+                          "%s: checksum mismatch: the file is truncated or corrupt", path);
+        goto done;
+    }
+    c.n -= 8;
+    if (!take(&c, &version, 4) || !take(&c, &count, 4) || !take(&c, &mlen, 4)) goto trunc;
+    if (version != TG_TFILE_VERSION) {
+        st = tg_error_set(err, TG_ERR_FORMAT,
+                          "%s: format version %u, this tgsage reads version %d", path,
+                          version, TG_TFILE_VERSION);
+        goto done;
+    }
+    if (mlen > c.n - c.off || count > (c.n - c.off) / 4) goto trunc;
+    out->meta = malloc(mlen + 1);
+    out->t = calloc(count + 1, sizeof *out->t);
+    if (!out->meta || !out->t) {
+        st = tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    take(&c, out->meta, mlen);
+    out->meta[mlen] = '\0';
+    for (uint32_t i = 0; i < count; i++) {
+        tg_tensor *t = &out->t[i];
+        uint16_t nlen;
+        uint8_t dt, nd;
+        if (!take(&c, &nlen, 2)) goto trunc;
+        if (nlen >= sizeof t->name) {
+            st = tg_error_set(err, TG_ERR_FORMAT, "%s: tensor %u: name of %u bytes", path,
+                              i, nlen);
+            goto done;
+        }
+        if (!take(&c, t->name, nlen) || !take(&c, &dt, 1) || !take(&c, &nd, 1)) goto trunc;
+        if (dt > TG_DT_F64 || nd < 1 || nd > 8) {
+            st = tg_error_set(err, TG_ERR_FORMAT, "%s: tensor '%s': dtype %u, %u dims",
+                              path, t->name, dt, nd);
+            goto done;
+        }
+        t->dtype = (tg_dtype)dt, t->ndim = nd, t->count = 1;
+        for (int d = 0; d < nd; d++) {
+            uint32_t v;
+            if (!take(&c, &v, 4)) goto trunc;
+            t->dims[d] = v;
+            if (v && t->count > (c.n - c.off) / v) goto trunc;  /* no overflow */
+            t->count *= v;
+        }
+        size_t bytes = t->count * tg_dtype_size(t->dtype);
+        if (bytes > c.n - c.off) goto trunc;
+        t->data = malloc(bytes + 1);
+        if (!t->data) {
+            st = tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        take(&c, t->data, bytes);
+        out->n++;
+    }
+    if (c.off != c.n) {
+        st = tg_error_set(err, TG_ERR_FORMAT, "%s: %zu unexpected bytes after the tensors",
+                          path, c.n - c.off);
+        goto done;
+    }
+    goto done;
+trunc:
+    st = tg_error_set(err, TG_ERR_FORMAT, "%s: truncated at byte %zu", path, c.off);
+done:
+    free(buf);
+    if (st != TG_OK) tg_tfile_free(out);
+    return st;
+}
+
+void tg_tfile_free(tg_tensor_file *f) {
+    if (f->t)
+        for (int i = 0; i < f->n; i++) free(f->t[i].data);
+    free(f->t);
+    free(f->meta);
+    memset(f, 0, sizeof *f);
+}
+
+const tg_tensor *tg_tfile_find(const tg_tensor_file *f, const char *name) {
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->t[i].name, name) == 0) return &f->t[i];
+    return NULL;
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+typedef struct {
+    FILE *f;
+    uint64_t h;
+    int ok;
+} writer;
+
+static void put(writer *w, const void *p, size_t n) {
+    if (w->ok && fwrite(p, 1, n, w->f) != n) w->ok = 0;
+    w->h = fnv1a(w->h, p, n);
+}
+
+tg_status tg_tfile_write(const char *path, const char *meta, int n,
+                         const tg_tensor *t, tg_error *err) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return tg_error_set(err, TG_ERR_ARG, "%s: path too long", path);
+    for (int i = 0; i < n; i++)
+        if (strlen(t[i].name) >= sizeof t[i].name || t[i].ndim < 1 || t[i].ndim > 8)
+            return tg_error_set(err, TG_ERR_ARG, "%s: tensor %d ('%s') cannot be stored",
+                                path, i, t[i].name);
+    writer w = {fopen(tmp, "wb"), FNV_OFFSET, 1};
+    if (!w.f) return tg_error_set(err, TG_ERR_IO, "%s: %s", tmp, strerror(errno));
+    uint32_t version = TG_TFILE_VERSION, count = (uint32_t)n;
+    uint32_t mlen = meta ? (uint32_t)strlen(meta) : 0;
+    put(&w, MAGIC, 8);
+    put(&w, &version, 4);
+    put(&w, &count, 4);
+    put(&w, &mlen, 4);
+    put(&w, meta ? meta : "", mlen);
+    for (int i = 0; i < n; i++) {
+        uint16_t nlen = (uint16_t)strlen(t[i].name);
+        uint8_t dt = (uint8_t)t[i].dtype, nd = (uint8_t)t[i].ndim;
+        put(&w, &nlen, 2);
+        put(&w, t[i].name, nlen);
+        put(&w, &dt, 1);
+        put(&w, &nd, 1);
+        for (int d = 0; d < nd; d++) {
+            uint32_t v = (uint32_t)t[i].dims[d];
+            put(&w, &v, 4);
+        }
+        put(&w, t[i].data, t[i].count * tg_dtype_size(t[i].dtype));
+    }
+    uint64_t h = w.h;
+    put(&w, &h, 8);
+    int saved_errno = errno;
+    if (w.ok && fflush(w.f) != 0) w.ok = 0;
+    if (w.ok && fsync(fileno(w.f)) != 0) w.ok = 0;
+    if (!w.ok) saved_errno = errno;
+    if (fclose(w.f) != 0 && w.ok) w.ok = 0, saved_errno = errno;
+    if (!w.ok) {
+        unlink(tmp);
+        return tg_error_set(err, TG_ERR_IO, "%s: write failed (%s); nothing was replaced",
+                            path, strerror(saved_errno));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return tg_error_set(err, TG_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    return TG_OK;
+}

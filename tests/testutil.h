@@ -1,0 +1,26 @@
+/* testutil.h - helpers shared by the cmocka test programs. */
+#ifndef TG_TESTUTIL_H
+#define TG_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "tgsage/rng.h"
+
+/* Path of a committed fixture: $TG_FIXTURES/name (static buffer). */
+const char *tu_fixture(const char *name);
+/* A fresh temporary directory (removed by tu_rmtree); static buffer. */
+const char *tu_tmpdir(void);
+void tu_rmtree(const char *dir);
+/* Write bytes to path; returns 0 on success. */
+int tu_write_file(const char *path, const void *data, size_t n);
+void tu_fill_uniform(tg_rng *r, float *a, size_t n, float lo, float hi);
+/* Largest |a-b| / (atol + rtol*|b|); <= 1 means within tolerance. */
+double tu_max_err(const float *a, const float *b, size_t n, double atol,
+                  double rtol);
+
+#endif
