@@ -30,8 +30,12 @@ typedef struct {
     int s0;              /* BN: state[s0] running mean, state[s0+1] var */
     float *save_mean, *save_invstd;
     int32_t *argmax;
-    tg_conv_plan *plan;
-    tg_conv2d_shape cs;  /* shape the plan was made for */
+    /* convolution plans: slot 0 for the full batch, slot 1 for the last
+     * other batch size seen (an epoch's final partial batch), so switching
+     * between the two costs nothing */
+    tg_conv_plan *plans[2];
+    int plan_n[2];
+    tg_conv_plan *plan;  /* the one in use */
 } exec_node;
 
 struct tg_net {
@@ -127,15 +131,20 @@ static tg_status make_plan(tg_net *net, int i, int n, tg_error *err) {
     const tg_node *nd = &net->g->nodes[i];
     const tg_node *in = &net->g->nodes[nd->in[0]];
     exec_node *x = &net->x[i];
-    if (x->plan && x->cs.n == n) return TG_OK;
-    if (x->plan) net->be->conv_plan_free(x->plan);
-    x->plan = NULL;
-    tg_status st = tg_conv2d_shape_init(&x->cs, n, in->c, in->h, in->w, nd->k,
-                                        nd->kh, nd->kw, nd->stride, nd->dil,
-                                        nd->groups, err);
+    int slot = n == net->batch ? 0 : 1;
+    if (x->plans[slot] && x->plan_n[slot] == n) {
+        x->plan = x->plans[slot];
+        return TG_OK;
+    }
+    if (x->plans[slot]) net->be->conv_plan_free(x->plans[slot]);
+    x->plans[slot] = x->plan = NULL;
+    tg_conv2d_shape cs;
+    tg_status st = tg_conv2d_shape_init(&cs, n, in->c, in->h, in->w, nd->k, nd->kh,
+                                        nd->kw, nd->stride, nd->dil, nd->groups, err);
     if (st != TG_OK) return st;
-    x->plan = net->be->conv_plan_new(&x->cs, err);
-    if (!x->plan) return err ? err->status : TG_ERR_UNSUPPORTED;
+    x->plans[slot] = net->be->conv_plan_new(&cs, err);
+    if (!x->plans[slot]) return err ? err->status : TG_ERR_UNSUPPORTED;
+    x->plan = x->plans[slot], x->plan_n[slot] = n;
     size_t need = net->be->conv_scratch_floats(x->plan);
     if (need > net->scratch_n) {
         float *s = realloc(net->scratch, sizeof(float) * need);
@@ -256,7 +265,8 @@ void tg_net_free(tg_net *net) {
     if (!net) return;
     if (net->x)
         for (int i = 0; i < net->g->n; i++)
-            if (net->x[i].plan) net->be->conv_plan_free(net->x[i].plan);
+            for (int q = 0; q < 2; q++)
+                if (net->x[i].plans[q]) net->be->conv_plan_free(net->x[i].plans[q]);
     free(net->x);
     free(net->params);
     free(net->state);
