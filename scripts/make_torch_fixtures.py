@@ -1,0 +1,444 @@
+#!/usr/bin/python3
+"""make_torch_fixtures.py - PyTorch reference fixtures for tests/test_torch_parity.c.
+
+Writes tests/fixtures/torch/<net>.tgt (tgsage tensor files, see
+include/tgsage/tensorfile.h) for the benchmark networks of DESIGN.md:
+candidate6, resnet:3 (resnet20) and small3, on 1x28x28 inputs, 10 classes,
+batch 4. Needs Debian's python3-torch and numpy; deterministic, so rerunning
+it leaves git clean:
+
+    /usr/bin/python3 scripts/make_torch_fixtures.py
+
+The sequence recorded (tests/test_torch_parity.c replays it step by step):
+  1. parameters and BN running statistics set (below), model in training mode;
+  2. training forward on x: logits, loss (mean cross-entropy on y), named
+     activations; backward: every parameter gradient; the running statistics
+     after that forward (momentum 0.1, unbiased variance);
+  3. evaluation forward on x (running statistics from step 2): logits;
+  4. five steps of SGD (lr 0.05, momentum 0.9, Nesterov, weight decay 5e-4)
+     on the same batch, each a training forward, loss, backward, step: the
+     five losses, then a few parameters and all running statistics after them.
+The reference is computed in float64 from float32 inputs and parameters, so
+it carries no float32 rounding of its own; the script also replays the
+sequence in float32 PyTorch and prints (and stores in the metadata) how far
+float32 PyTorch lands from the float64 reference, the yardstick for the C
+tolerances.
+
+Parameters are not stored: candidate6 alone has 545k of them and, with its
+gradients, would make a 4.4 MB file. Parameter i (the index in tg_net_params
+order, i.e. C creation order) is generated element by element from a counter
+hash that the C test reproduces bit for bit:
+    h = splitmix64_mix((i << 32) | j)          (uint64 arithmetic, wrapping)
+    u = float32((h >> 40) - 2**23) * 2**-23    (exact, in [-1, 1))
+    p[j] = offset + scale * u                  (float32; "pgen.<i>" = [scale, offset])
+offset != 0 only with a power-of-two scale, so the product is exact and a
+fused multiply-add gives the same float. "pcheck.<i>" (2 int32, low and high
+half of sum_j bits(p[j]) * (2j+1) mod 2**64) lets the test prove that its
+parameters are these.
+
+Tensors in each file (f32 unless noted; i indexes tg_net_params, s tg_net_state):
+  x (4,1,28,28), y i32 (4), pgen.<i> (2), pcheck.<i> i32 (2), state.<s>,
+  logits (4,10), loss f64 (1), act.<name> and actstride.<name> i32 (1): the
+  named layer's training output (n,c,h,w) flattened, every stride-th element
+  (stride 1: all of it), grad.<i>, state_after.<s>, logits_eval (4,10),
+  losses f64 (5), final.<i> for a few i, state_final.<s>.
+The metadata lists "param <i> <kind>" (conv.w, bn.gamma, ...) and
+"state <s> <kind>", which the test matches against the C parameter names.
+"""
+
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                   "fixtures", "torch")
+BATCH, CLASSES = 4, 10
+LR, MOMENTUM, WD, STEPS = 0.05, 0.9, 5e-4, 5
+ACT_MAX = 16384          # named activations above this are sampled with a stride
+MASK64 = (1 << 64) - 1
+
+# ---- the networks: as /work/shared/bench/torch_baseline.py ----------------
+
+CANDIDATE6 = [(64, 3, 3, 1, [-1]), (64, 5, 5, 1, [0]), (128, 3, 3, 2, [1, 0]),
+              (128, 3, 1, 1, [2]), (64, 1, 3, 1, [3]), (128, 3, 3, 2, [4, 2])]
+
+
+class LayerWise(nn.Module):
+    """Layer-wise candidate: conv(no bias)+BN+ReLU per layer, inputs concatenated,
+    smaller maps zero-padded (bottom/right) to the largest."""
+    def __init__(self, layers, cin=1, ncls=10):
+        super().__init__()
+        self.layers = layers
+        ch = {-1: cin}
+        self.convs, self.bns = nn.ModuleList(), nn.ModuleList()
+        for i, (f, kh, kw, st, ins) in enumerate(layers):
+            self.convs.append(nn.Conv2d(sum(ch[j] for j in ins), f, (kh, kw), st,
+                                        (kh // 2, kw // 2), bias=False))
+            self.bns.append(nn.BatchNorm2d(f))
+            ch[i] = f
+        self.fc = nn.Linear(ch[len(layers) - 1], ncls)
+
+    def forward(self, x):
+        outs = {-1: x}
+        for i, (_, _, _, _, ins) in enumerate(self.layers):
+            xs = [outs[j] for j in ins]
+            h = max(t.shape[2] for t in xs)
+            xs = [F.pad(t, (0, h - t.shape[3], 0, h - t.shape[2])) for t in xs]
+            outs[i] = F.relu(self.bns[i](self.convs[i](torch.cat(xs, 1))))
+        return self.fc(outs[len(self.layers) - 1].mean((2, 3)))
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.b2 = nn.BatchNorm2d(cout)
+        self.sc = None
+        if stride != 1 or cin != cout:
+            self.sc = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.b2(self.c2(F.relu(self.b1(self.c1(x)))))
+        return F.relu(y + (x if self.sc is None else self.sc(x)))
+
+
+class ResNet(nn.Module):
+    def __init__(self, n=3, cin=1, ncls=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(cin, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        blocks, c = [], 16
+        for k, w in enumerate([16, 32, 64]):
+            for i in range(n):
+                blocks.append(Block(c, w, 2 if (i == 0 and k > 0) else 1)); c = w
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(64, ncls)
+
+    def forward(self, x):
+        return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+def small3(cin=1, ncls=10):
+    def cbr(i, o, s): return [nn.Conv2d(i, o, 3, s, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+    return nn.Sequential(*cbr(cin, 32, 1), *cbr(32, 32, 2), *cbr(32, 32, 1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, ncls))
+
+
+# ---- the C creation order (src/nn/models.c, src/nn/net.c describe()) --------
+#
+# tg_net_params lists parameters node by node in graph order: a conv node
+# gives conv.w, a BN node bn.gamma and bn.beta, the linear node fc.w and fc.b.
+# tg_net_state lists bn.running_mean and bn.running_var per BN node in order.
+# Each order() returns ([(kind, torch parameter)], [BN modules]) in that order.
+
+def order_bn(conv, bn):
+    return [("conv.w", conv.weight), ("bn.gamma", bn.weight), ("bn.beta", bn.bias)], [bn]
+
+
+def order_candidate6(m):
+    # models.c tg_model_layerwise: per layer [concat], conv, bn, relu; then
+    # gap, linear.
+    ps, bns = [], []
+    for conv, bn in zip(m.convs, m.bns):
+        p, b = order_bn(conv, bn)
+        ps += p
+        bns += b
+    return ps + [("fc.w", m.fc.weight), ("fc.b", m.fc.bias)], bns
+
+
+def order_resnet(m):
+    # models.c resnet(): stem conv_bn; per block conv_bn (c1, b1), conv_bn
+    # (c2, b2), then the shortcut conv_bn (sc) when the shape changes; gap,
+    # linear.
+    ps, bns = order_bn(m.stem[0], m.stem[1])
+    for blk in m.blocks:
+        pairs = [(blk.c1, blk.b1), (blk.c2, blk.b2)]
+        if blk.sc is not None:
+            pairs.append((blk.sc[0], blk.sc[1]))
+        for conv, bn in pairs:
+            p, b = order_bn(conv, bn)
+            ps += p
+            bns += b
+    return ps + [("fc.w", m.fc.weight), ("fc.b", m.fc.bias)], bns
+
+
+def order_small3(m):
+    # models.c small3: three conv_bn with ReLU (Sequential: conv, BN, ReLU at
+    # 0-2, 3-5, 6-8), gap (pool 9, flatten 10), linear (11).
+    ps, bns = [], []
+    for c, b in ((0, 1), (3, 4), (6, 7)):
+        p, q = order_bn(m[c], m[b])
+        ps += p
+        bns += q
+    return ps + [("fc.w", m[11].weight), ("fc.b", m[11].bias)], bns
+
+
+def named_layers_candidate6(m):
+    # layer<i> is the ReLU after bns[i]: record relu(bns[i](...)).
+    return [("layer%d" % i, bn, True) for i, bn in enumerate(m.bns)]
+
+
+def named_layers_resnet(m):
+    # L1..L3: the output of the last block of each stack (after its ReLU).
+    n = len(m.blocks) // 3
+    return [("L%d" % (s + 1), m.blocks[(s + 1) * n - 1], False) for s in range(3)]
+
+
+NETS = [
+    # (C spec, file name, builder, C order, named layers)
+    ("candidate6", "candidate6", lambda: LayerWise(CANDIDATE6), order_candidate6,
+     named_layers_candidate6),
+    ("resnet:3", "resnet3", lambda: ResNet(3), order_resnet, named_layers_resnet),
+    ("small3", "small3", small3, order_small3, lambda m: []),
+]
+
+
+# ---- the parameter generator (the C test has the same) ----------------------
+
+def mix64(z):
+    """splitmix64's output function on a uint64 array (wrapping arithmetic)."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def gen_param(i, n, scale, offset):
+    j = np.arange(n, dtype=np.uint64)
+    h = mix64((np.uint64(i) << np.uint64(32)) | j)
+    u = ((h >> np.uint64(40)).astype(np.int64) - (1 << 23)).astype(np.float32)
+    u = u * np.float32(2.0 ** -23)
+    v = np.float32(scale) * u
+    if offset != 0:
+        m, _ = np.frexp(scale)
+        assert m == 0.5, "an offset needs a power-of-two scale (exact product)"
+        v = np.float32(offset) + v
+    assert v.dtype == np.float32
+    return v
+
+
+def pcheck(v):
+    """sum_j bits(v[j]) * (2j+1) mod 2**64 as two int32 (low, high)."""
+    bits = v.view(np.uint32).astype(np.uint64)
+    w = np.arange(v.size, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    s = int(np.sum(bits * w, dtype=np.uint64)) & MASK64
+    lo, hi = s & 0xFFFFFFFF, s >> 32
+    return np.array([lo, hi], dtype=np.uint32).view(np.int32)
+
+
+def gen_rule(kind, shape, fc_in):
+    """(scale, offset) of parameter kind: He-uniform convolutions, PyTorch's
+    linear bound 1/sqrt(in features), BN affine near the identity but not at
+    it (so a swapped gamma and beta would show)."""
+    if kind == "conv.w":
+        fan_in = int(np.prod(shape[1:]))
+        return float(np.float32(np.sqrt(6.0 / fan_in))), 0.0
+    if kind == "bn.gamma":
+        return 0.25, 1.0
+    if kind == "bn.beta":
+        return 0.125, 0.0
+    if kind in ("fc.w", "fc.b"):
+        return float(np.float32(1.0 / np.sqrt(fc_in))), 0.0
+    raise ValueError(kind)
+
+
+# ---- the tensor file writer (include/tgsage/tensorfile.h) -------------------
+
+DTYPES = {np.dtype(np.float32): 0, np.dtype(np.int32): 1, np.dtype(np.float64): 2}
+
+
+def fnv1a64(data):
+    # byte by byte in Python: slow, but a second or two for a few MB
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & MASK64
+    return h
+
+
+def write_tensorfile(path, meta, tensors):
+    out = bytearray(b"TGSGTNSR")
+    meta_b = meta.encode()
+    out += np.array([1, len(tensors), len(meta_b)], dtype="<u4").tobytes() + meta_b
+    for name, a in tensors:
+        a = np.ascontiguousarray(a)
+        dt = DTYPES[a.dtype]
+        nb = name.encode()
+        assert len(nb) < 128 and 1 <= a.ndim <= 8
+        out += np.array([len(nb)], dtype="<u2").tobytes() + nb
+        out += bytes([dt, a.ndim]) + np.array(a.shape, dtype="<u4").tobytes()
+        out += a.astype(a.dtype.newbyteorder("<")).tobytes()
+    out += np.array([fnv1a64(out)], dtype="<u8").tobytes()
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(out)
+    os.replace(tmp, path)
+    return len(out)
+
+
+# ---- recording the sequence -----------------------------------------------
+
+def act_stride(n):
+    """1 if n fits ACT_MAX, else the smallest stride >= n/ACT_MAX that is
+    coprime with the map sizes (28 = 4*7, 14, 7), so the sample visits every
+    row and column phase."""
+    s = max(1, -(-n // ACT_MAX))
+    while s > 1 and (s % 2 == 0 or s % 7 == 0):
+        s += 1
+    return s
+
+
+def run(model, order, named_of, x, y, dtype):
+    """Replay the recorded sequence on model (already holding parameters and
+    statistics) in dtype; returns a dict of numpy results in that dtype."""
+    model = model.to(dtype)
+    params, bns = order(model)
+    named = named_of(model)
+    x = x.to(dtype)
+    r = {}
+    acts = {}
+    hooks = []
+    for name, mod, relu in named:
+        def hook(_m, _i, out, name=name, relu=relu):
+            acts[name] = (F.relu(out) if relu else out).detach().clone()
+        hooks.append(mod.register_forward_hook(hook))
+    model.train()
+    model.zero_grad()
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    for h in hooks:
+        h.remove()
+    r["logits"] = logits.detach().numpy()
+    r["loss"] = np.array([loss.item()])
+    for name, _, _ in named:
+        r["act." + name] = acts[name].numpy()
+    for i, (_, p) in enumerate(params):
+        r["grad.%d" % i] = p.grad.numpy().copy()
+    for s, bn in enumerate(bns):
+        r["state_after.%d" % (2 * s)] = bn.running_mean.numpy().copy()
+        r["state_after.%d" % (2 * s + 1)] = bn.running_var.numpy().copy()
+    model.eval()
+    with torch.no_grad():
+        r["logits_eval"] = model(x).numpy()
+    model.train()
+    opt = torch.optim.SGD([p for _, p in params], lr=LR, momentum=MOMENTUM,
+                          nesterov=True, weight_decay=WD)
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    r["losses"] = np.array(losses)
+    for i, (_, p) in enumerate(params):
+        r["final.%d" % i] = p.detach().numpy().copy()
+    for s, bn in enumerate(bns):
+        r["state_final.%d" % (2 * s)] = bn.running_mean.numpy().copy()
+        r["state_final.%d" % (2 * s + 1)] = bn.running_var.numpy().copy()
+    return r
+
+
+def kind_of(key):
+    k = key.split(".")[0]
+    return "loss" if k == "losses" else k
+
+
+def worst(a, b):
+    """Worst |a-b| / max|b| of a tensor (the scale-relative error)."""
+    b = b.astype(np.float64)
+    return float(np.max(np.abs(a.astype(np.float64) - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def make(spec, fname, build, order, named_of):
+    torch.manual_seed(20240617)
+    model = build()
+    params, bns = order(model)
+    named = named_of(model)
+    # the explicit order must cover every parameter and BN exactly once
+    assert sorted(id(p) for _, p in params) == sorted(id(p) for p in model.parameters())
+    assert len(bns) == sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+    x = torch.randn(BATCH, 1, 28, 28, dtype=torch.float32)
+    y = torch.randint(0, CLASSES, (BATCH,), dtype=torch.int64)
+    tensors = [("x", x.numpy()), ("y", y.numpy().astype(np.int32))]
+    meta = ["tgsage torch parity fixture (scripts/make_torch_fixtures.py)",
+            "net %s" % spec, "batch %d" % BATCH, "classes %d" % CLASSES,
+            "torch %s, numpy %s; reference computed in float64" % (
+                torch.__version__, np.__version__),
+            "sgd lr %g momentum %g nesterov 1 weight_decay %g steps %d" % (
+                LR, MOMENTUM, WD, STEPS)]
+    with torch.no_grad():
+        for i, (kind, p) in enumerate(params):
+            scale, offset = gen_rule(kind, tuple(p.shape), params[-2][1].shape[1])
+            v = gen_param(i, p.numel(), scale, offset)
+            p.copy_(torch.from_numpy(v.reshape(tuple(p.shape))))
+            tensors.append(("pgen.%d" % i, np.array([scale, offset], dtype=np.float32)))
+            tensors.append(("pcheck.%d" % i, pcheck(v)))
+            meta.append("param %d %s" % (i, kind))
+        for s, bn in enumerate(bns):
+            bn.running_mean.copy_(0.1 * torch.randn(bn.num_features))
+            bn.running_var.copy_(0.5 + torch.rand(bn.num_features))
+            tensors.append(("state.%d" % (2 * s), bn.running_mean.numpy().copy()))
+            tensors.append(("state.%d" % (2 * s + 1), bn.running_var.numpy().copy()))
+            meta.append("state %d bn.running_mean" % (2 * s))
+            meta.append("state %d bn.running_var" % (2 * s + 1))
+
+    m32 = build()
+    m32.load_state_dict(model.state_dict())
+    ref = run(model, order, named_of, x, y, torch.float64)
+    f32 = run(m32, order, named_of, x, y, torch.float32)
+
+    # how far float32 PyTorch is from the float64 reference, per kind
+    yard = {}
+    for k in ref:
+        yard[kind_of(k)] = max(yard.get(kind_of(k), 0.0), worst(f32[k], ref[k]))
+    meta.append("float32 torch vs this reference, worst |a-b|/max|b| per kind: " +
+                ", ".join("%s %.2e" % kv for kv in sorted(yard.items())))
+
+    for k in ["logits", "loss"]:
+        tensors.append((k, ref[k] if k == "loss" else ref[k].astype(np.float32)))
+    for name, _, _ in named:
+        a = ref["act." + name].astype(np.float32).reshape(-1)
+        st = act_stride(a.size)
+        tensors.append(("act." + name, a[::st].copy()))
+        tensors.append(("actstride." + name, np.array([st], dtype=np.int32)))
+    for i in range(len(params)):
+        tensors.append(("grad.%d" % i, ref["grad.%d" % i].astype(np.float32)))
+    for s in range(2 * len(bns)):
+        tensors.append(("state_after.%d" % s, ref["state_after.%d" % s].astype(np.float32)))
+    tensors.append(("logits_eval", ref["logits_eval"].astype(np.float32)))
+    tensors.append(("losses", ref["losses"]))
+    # final parameters: the first conv, a BN gamma in the middle, the classifier
+    finals = [0, 3 * (len(bns) // 2) + 1, len(params) - 2, len(params) - 1]
+    assert params[finals[1]][0] == "bn.gamma"
+    for i in finals:
+        tensors.append(("final.%d" % i, ref["final.%d" % i].astype(np.float32)))
+    for s in range(2 * len(bns)):
+        tensors.append(("state_final.%d" % s, ref["state_final.%d" % s].astype(np.float32)))
+
+    path = os.path.join(OUT, fname + ".tgt")
+    size = write_tensorfile(path, "\n".join(meta) + "\n", tensors)
+    print("%s: %d tensors, %d params, %d bytes; losses %s" % (
+        path, len(tensors), sum(p.numel() for _, p in params), size,
+        " ".join("%.6f" % v for v in ref["losses"])))
+    print("  float32 torch vs float64, worst |a-b|/max|b|: " +
+          ", ".join("%s %.2e" % kv for kv in sorted(yard.items())))
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    os.makedirs(OUT, exist_ok=True)
+    only = sys.argv[1:]
+    for spec, fname, build, order, named in NETS:
+        if only and spec not in only and fname not in only:
+            continue
+        make(spec, fname, build, order, named)
+
+
+if __name__ == "__main__":
+    main()
