@@ -2,8 +2,8 @@
  *
  * Memory is four slabs allocated once: parameters, their gradients,
  * non-trainable state (BN running statistics) and activations (every
- * node's output, the gradients of nodes that need one, BN's saved batch
- * statistics and max pooling's argmax).
+ * node's output, BN's saved batch statistics, max pooling's argmax, and an
+ * arena where node gradients share space by lifetime: plan_grads).
  *
  * Fusion: a BN node whose only consumer is a ReLU, and which is not named
  * (named nodes are observed by the evaluator), computes BN+ReLU in one pass
@@ -125,6 +125,85 @@ static void init_params(tg_net *net, tg_rng *rng) {
     }
 }
 
+/* ---- gradient memory plan -------------------------------------------- */
+
+/* A node's gradient is needed from the backward step of its last consumer
+ * (the first to run, in reverse order) until its own backward step. Replay
+ * the backward pass at compile time and place each gradient first-fit into
+ * one arena, reusing the space of gradients already consumed: a chain of n
+ * layers needs about two layers' worth instead of n. Returns the arena size
+ * in floats; off[i] receives node i's offset. */
+typedef struct {
+    size_t off, size;
+} block;
+
+typedef struct {
+    block *free;
+    int nfree;
+    size_t end;
+} arena;
+
+static size_t arena_take(arena *a, size_t size) {
+    for (int i = 0; i < a->nfree; i++)
+        if (a->free[i].size >= size) {
+            size_t off = a->free[i].off;
+            a->free[i].off += size, a->free[i].size -= size;
+            return off;
+        }
+    size_t off = a->end;
+    a->end += size;
+    return off;
+}
+
+static void arena_give(arena *a, size_t off, size_t size) {
+    /* keep the free list sorted by offset and merged */
+    int i = 0;
+    while (i < a->nfree && a->free[i].off < off) i++;
+    memmove(&a->free[i + 1], &a->free[i], sizeof(block) * (a->nfree - i));
+    a->free[i] = (block){off, size};
+    a->nfree++;
+    for (int j = a->nfree - 1; j > 0; j--)
+        if (a->free[j - 1].off + a->free[j - 1].size == a->free[j].off) {
+            a->free[j - 1].size += a->free[j].size;
+            memmove(&a->free[j], &a->free[j + 1], sizeof(block) * (a->nfree - j - 1));
+            a->nfree--;
+        }
+}
+
+static size_t plan_grads(const tg_net *net, size_t *off, tg_error *err) {
+    const tg_graph *g = net->g;
+    arena a = {calloc((size_t)g->n + 1, sizeof(block)), 0, 0};
+    char *live = calloc((size_t)g->n, 1);
+    if (!a.free || !live) {
+        free(a.free), free(live);
+        tg_error_set(err, TG_ERR_NOMEM, "net: out of memory planning gradients");
+        return (size_t)-1;
+    }
+    const int last = g->n - 1;
+    off[last] = arena_take(&a, (size_t)net->batch * node_size(&g->nodes[last]));
+    live[last] = 1;
+    for (int i = last; i >= 1; i--) {
+        const tg_node *nd = &g->nodes[i];
+        const exec_node *x = &net->x[i];
+        if (!live[i]) continue;
+        if (nd->kind == TG_NODE_RELU && x->fused_relu) {
+            off[nd->in[0]] = off[i];  /* the fused BN works in the same buffer */
+            live[nd->in[0]] = 1;
+            continue;
+        }
+        for (int q = 0; q < nd->nin; q++) {
+            int j = nd->in[q];
+            if (!net->x[j].needs_grad || live[j]) continue;
+            off[j] = arena_take(&a, (size_t)net->batch * node_size(&g->nodes[j]));
+            live[j] = 1;
+        }
+        arena_give(&a, off[i], (size_t)net->batch * node_size(nd));
+    }
+    size_t end = a.end;
+    free(a.free), free(live);
+    return end;
+}
+
 /* ---- compile ----------------------------------------------------------- */
 
 static tg_status make_plan(tg_net *net, int i, int n, tg_error *err) {
@@ -211,17 +290,28 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
         size_t sz = (size_t)batch * node_size(n);
         if (!(n->kind == TG_NODE_RELU && net->x[i].fused_relu)) {
             asz += sz;
-            if (net->x[i].needs_grad) asz += sz;
         }
         if (n->kind == TG_NODE_BN) asz += 2 * (size_t)n->c;
         if (n->kind == TG_NODE_MAXPOOL) asz += sz;  /* int32 argmax */
     }
+    size_t *goff = calloc((size_t)g->n, sizeof(size_t));
+    if (!goff) goto nomem;
+    size_t gsz = plan_grads(net, goff, err);
+    if (gsz == (size_t)-1) {
+        free(goff);
+        tg_net_free(net);
+        return NULL;
+    }
+    asz += gsz;
     net->pslab = calloc(psz + 1, sizeof(float));
     net->gslab = calloc(psz + 1, sizeof(float));
     net->sslab = calloc(ssz + 1, sizeof(float));
     net->aslab = malloc(sizeof(float) * (asz + 1));
-    if (!net->pslab || !net->gslab || !net->sslab || !net->aslab) goto nomem;
-    float *pp = net->pslab, *gp = net->gslab, *sp = net->sslab, *ap = net->aslab;
+    if (!net->pslab || !net->gslab || !net->sslab || !net->aslab) {
+        free(goff);
+        goto nomem;
+    }
+    float *pp = net->pslab, *gp = net->gslab, *sp = net->sslab, *ap = net->aslab + gsz;
     for (int i = 0; i < net->nparams; i++) {
         net->params[i].data = pp, net->params[i].grad = gp;
         pp += net->params[i].size, gp += net->params[i].size;
@@ -239,7 +329,7 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
             x->grad = net->x[n->in[0]].grad;
         } else {
             x->out = ap, ap += sz;
-            if (x->needs_grad) x->grad = ap, ap += sz;
+            if (x->needs_grad) x->grad = net->aslab + goff[i];
         }
         if (n->kind == TG_NODE_BN) {
             x->save_mean = ap, ap += n->c;
@@ -247,6 +337,7 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
         }
         if (n->kind == TG_NODE_MAXPOOL) x->argmax = (int32_t *)ap, ap += sz;
     }
+    free(goff);
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].kind == TG_NODE_CONV && make_plan(net, i, batch, err) != TG_OK) {
             tg_net_free(net);
