@@ -46,7 +46,7 @@ void tg_bn_forward_train(const tg_bn_shape *s, const float *x,
             if (relu)
                 for (int i = 0; i < hw; i++) {
                     float v = a * p[i] + bb;
-                    q[i] = v > 0 ? v : 0;
+                    q[i] = v < 0 ? 0 : v;  /* NaN passes, as PyTorch */
                 }
             else
                 for (int i = 0; i < hw; i++) q[i] = a * p[i] + bb;

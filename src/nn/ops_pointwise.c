@@ -5,7 +5,7 @@
 
 void tg_relu_forward(size_t n, const float *x, float *y) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+    for (size_t i = 0; i < n; i++) y[i] = x[i] < 0 ? 0 : x[i];  /* NaN passes, as PyTorch */
 }
 
 void tg_relu_backward(size_t n, const float *y, const float *dy, float *dx,
