@@ -1,7 +1,7 @@
 /* ops_bn.c - batch normalisation over (n, c, hw), optionally fused with ReLU.
  *
- * Statistics are accumulated in double per channel, so a batch of millions
- * of values keeps float accuracy. Running statistics follow PyTorch: the
+ * Statistics are accumulated per plane in float and across planes in
+ * double, in two passes (mean, then squared deviations from it). Running statistics follow PyTorch: the
  * running variance is updated with the unbiased batch variance. */
 #include <math.h>
 #include <string.h>
@@ -16,20 +16,24 @@ void tg_bn_forward_train(const tg_bn_shape *s, const float *x,
     const double cnt = (double)n * hw;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
+        /* two passes (mean, then squared deviations): E[x^2] - mean^2 loses
+         * every digit when the mean is large against the spread */
         double sum = 0, sq = 0;
         for (int b = 0; b < n; b++) {
             const float *p = x + ((size_t)b * c + ch) * hw;
-            float ps = 0, pq = 0;  /* per plane in float, vectorisable */
-            for (int i = 0; i < hw; i++) {
-                ps += p[i];
-                pq += p[i] * p[i];
-            }
+            float ps = 0;  /* per plane in float, vectorisable */
+            for (int i = 0; i < hw; i++) ps += p[i];
             sum += ps;
+        }
+        const double mean = sum / cnt;
+        const float fm = (float)mean;
+        for (int b = 0; b < n; b++) {
+            const float *p = x + ((size_t)b * c + ch) * hw;
+            float pq = 0;
+            for (int i = 0; i < hw; i++) pq += (p[i] - fm) * (p[i] - fm);
             sq += pq;
         }
-        double mean = sum / cnt;
-        double var = sq / cnt - mean * mean;
-        if (var < 0) var = 0;
+        double var = sq / cnt;
         double invstd = 1.0 / sqrt(var + s->eps);
         save_mean[ch] = (float)mean;
         save_invstd[ch] = (float)invstd;
