@@ -16,14 +16,21 @@ static const float G[3][4] = {{0.1f, -0.2f, 0.3f, 0.0f},
 
 /* A net whose only parameters are a 2x1 linear weight and 2 biases: four
  * floats that the optimizer sees as two tensors, like PyTorch would. */
-static void run(const tg_opt_config *cfg, double lr, const double want[4]) {
-    tg_graph *g = tg_graph_new(1, 1, 1);
-    tg_graph_linear(g, tg_graph_gap(g, 0), 2);
+static tg_net *tiny_net(tg_graph **g) {
+    *g = tg_graph_new(1, 1, 1);
+    tg_graph_linear(*g, tg_graph_gap(*g, 0), 2);
     tg_rng rng;
     tg_rng_seed(&rng, 0);
     tg_error err;
-    tg_net *net = tg_net_new(g, 1, NULL, &rng, &err);
+    tg_net *net = tg_net_new(*g, 1, NULL, &rng, &err);
     assert_non_null(net);
+    return net;
+}
+
+static void run(const tg_opt_config *cfg, double lr, const double want[4]) {
+    tg_graph *g;
+    tg_net *net = tiny_net(&g);
+    tg_error err;
     tg_optim *o = tg_optim_new(cfg, net, &err);
     assert_non_null(o);
     int np;
@@ -76,12 +83,9 @@ static void test_clip(void **state) {
 
 static void test_bad_config(void **state) {
     (void)state;
-    tg_graph *g = tg_graph_new(1, 1, 1);
-    tg_graph_linear(g, tg_graph_gap(g, 0), 2);
-    tg_rng rng;
-    tg_rng_seed(&rng, 0);
+    tg_graph *g;
+    tg_net *net = tiny_net(&g);
     tg_error err;
-    tg_net *net = tg_net_new(g, 1, NULL, &rng, &err);
     tg_opt_config c = {.kind = TG_OPT_SGD, .nesterov = 1};
     assert_null(tg_optim_new(&c, net, &err));
     assert_non_null(strstr(err.msg, "Nesterov needs momentum"));
