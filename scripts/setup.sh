@@ -11,6 +11,7 @@ PKGS=(
   ocl-icd-opencl-dev opencl-headers   # oneDNN's CMake config asks for OpenCL
   zlib1g-dev               # gzip'd IDX files
   libcjson-dev             # JSON
+  libxxhash-dev            # dataset fingerprints (XXH3-128)
   libcmocka-dev            # unit tests
   dataset-fashion-mnist    # the embedded default dataset
 )

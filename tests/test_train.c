@@ -1,5 +1,5 @@
-/* test_train.c - training actually learns, deterministically; divergence
- * is reported, not hidden.
+/* test_train.c - training learns, deterministically; checkpoints at points;
+ * a stopped run resumes to the same result; divergence is reported.
  *
  * The engine issue's bar: ResNet-8 (resnet:1), 2 epochs on 10,000
  * Fashion-MNIST training images, batch 32, SGD Nesterov 0.9, lr 0.03,
@@ -9,150 +9,192 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
-#include "tgsage/idx.h"
-#include "tgsage/models.h"
-#include "tgsage/prep.h"
+#include "tgsage/tensorfile.h"
 #include "tgsage/threads.h"
 #include "tgsage/trainer.h"
 
-#define FMNIST "/usr/share/datasets/fashion-mnist/"
-
-typedef struct {
-    float *x;
-    int32_t *y;
-    tg_tensor_set set;
-} split;
-
-static void load(split *s, const char *name, int64_t limit) {
-    char ip[256], lp[256];
-    snprintf(ip, sizeof ip, FMNIST "%s-images-idx3-ubyte.gz", name);
-    snprintf(lp, sizeof lp, FMNIST "%s-labels-idx1-ubyte.gz", name);
-    tg_idx_images im;
-    tg_idx_labels lb;
+static void load(tg_dataset *d, const char *split, int64_t limit) {
     tg_error err;
-    if (tg_idx_read_pair(ip, lp, 10, &im, &lb, &err) != TG_OK)
-        fail_msg("%s (install the Debian package dataset-fashion-mnist)", err.msg);
-    int64_t n = limit < im.n ? limit : im.n;
-    s->x = malloc(sizeof(float) * n * 784);
-    s->y = malloc(sizeof(int32_t) * n);
-    assert_non_null(s->x);
-    assert_non_null(s->y);
-    tg_standardize_u8(im.pixels, n, 784, s->x);
-    for (int64_t i = 0; i < n; i++) s->y[i] = lb.labels[i];
-    s->set = (tg_tensor_set){s->x, s->y, n, 1, 28, 28};
-    tg_idx_images_free(&im);
-    tg_idx_labels_free(&lb);
+    if (tg_dataset_load("fashion-mnist", split, d, &err) != TG_OK) fail_msg("%s", err.msg);
+    tg_dataset_limit(d, limit);
 }
 
-static void unload(split *s) {
-    free(s->x);
-    free(s->y);
+static tg_train_config recipe(const char *net, double epochs, int batch, double lr) {
+    tg_train_config c;
+    tg_error err;
+    assert_int_equal(tg_train_preset("short", &c, &err), TG_OK);
+    snprintf(c.net, sizeof c.net, "%s", net);
+    c.epochs = epochs, c.batch = batch;
+    c.lr = (tg_lr_schedule){.kind = TG_LR_CONSTANT, .lr = lr};
+    return c;
 }
-
-static const tg_opt_config SGD = {.kind = TG_OPT_SGD, .momentum = 0.9, .nesterov = 1,
-                                  .weight_decay = 5e-4};
 
 static void test_resnet8_learns(void **state) {
     (void)state;
-    split tr, va;
+    tg_dataset tr, va;
     load(&tr, "train", 10000);
-    load(&va, "t10k", 2000);
+    load(&va, "test", 2000);
+    tg_train_config c = recipe("resnet:1", 2, 32, 0.03);
+    c.augment = 0;
+    tg_train_result res;
     tg_error err;
-    tg_graph *g = tg_model_build("resnet:1", 1, 28, 28, 10, &err);
-    assert_non_null(g);
-    tg_rng rng;
-    tg_rng_seed(&rng, 1);
-    tg_net *net = tg_net_new(g, 32, NULL, &rng, &err);
-    assert_non_null(net);
-    tg_optim *o = tg_optim_new(&SGD, net, &err);
-    assert_non_null(o);
-    double acc0;
-    assert_int_equal(tg_evaluate(net, &va.set, &acc0, NULL, &err), TG_OK);
-    tg_train_config cfg = {.epochs = 2, .lr = {.kind = TG_LR_CONSTANT, .lr = 0.03}};
-    tg_train_progress last;
-    assert_int_equal(tg_train(net, o, &cfg, &tr.set, &rng, &last, &err), TG_OK);
-    double acc, loss;
-    assert_int_equal(tg_evaluate(net, &va.set, &acc, &loss, &err), TG_OK);
-    print_message("resnet:1, 2 epochs on 10000: held-out accuracy %.4f (untrained %.4f), "
-                  "loss %.4f, %.0f img/s\n", acc, acc0, loss, last.img_s);
-    assert_true(acc >= 0.78);
-    assert_true(last.step == 2 * 313);
-    tg_optim_free(o);
-    tg_net_free(net);
-    tg_graph_free(g);
-    unload(&tr);
-    unload(&va);
+    assert_int_equal(tg_train_run(&c, &tr, &va, 0, NULL, &res, &err), TG_OK);
+    print_message("resnet:1, 2 epochs on 10000: held-out accuracy %.4f, loss %.4f, "
+                  "%.0f img/s\n", res.final.val_acc, res.final.val_loss, res.last.img_s);
+    assert_int_equal(res.state, TG_RUN_DONE);
+    assert_int_equal(res.last.step, 2 * 313);
+    assert_true(res.final.val_acc >= 0.78);
+    tg_dataset_free(&tr);
+    tg_dataset_free(&va);
 }
 
-/* Train small3 for a fraction of an epoch; return the final loss and a
- * checksum of the weights. */
-static void short_run(uint64_t seed, double epochs, const tg_tensor_set *d,
-                      double *loss, double *wsum, long *steps) {
+/* Bitwise comparison of the parameters and BN state of two checkpoints. */
+static int same_checkpoints(const char *a, const char *b) {
+    tg_tensor_file fa, fb;
     tg_error err;
-    tg_graph *g = tg_model_build("small3", 1, 28, 28, 10, &err);
-    tg_rng rng;
-    tg_rng_seed(&rng, seed);
-    tg_net *net = tg_net_new(g, 16, NULL, &rng, &err);
-    tg_optim *o = tg_optim_new(&SGD, net, &err);
-    tg_train_config cfg = {.epochs = epochs, .lr = {.kind = TG_LR_COSINE, .lr = 0.05,
-                                                    .total = epochs}};
-    tg_train_progress last;
-    assert_int_equal(tg_train(net, o, &cfg, d, &rng, &last, &err), TG_OK);
-    int np;
-    tg_param *p = tg_net_params(net, &np);
-    double s = 0;
-    for (int i = 0; i < np; i++)
-        for (size_t j = 0; j < p[i].size; j++) s += p[i].data[j] * (double)(j % 7 + 1);
-    *loss = last.loss, *wsum = s, *steps = last.step;
-    tg_optim_free(o);
-    tg_net_free(net);
-    tg_graph_free(g);
+    assert_int_equal(tg_tfile_read(a, &fa, &err), TG_OK);
+    assert_int_equal(tg_tfile_read(b, &fb, &err), TG_OK);
+    int same = fa.n == fb.n;
+    for (int i = 0; same && i < fa.n; i++)
+        same = !strcmp(fa.t[i].name, fb.t[i].name) && fa.t[i].count == fb.t[i].count &&
+               !memcmp(fa.t[i].data, fb.t[i].data, 4 * fa.t[i].count);
+    tg_tfile_free(&fa);
+    tg_tfile_free(&fb);
+    return same;
 }
 
-static void test_same_seed_same_training(void **state) {
+static int stop_at;
+static int stop_after(const tg_train_progress *p, void *user) {
+    (void)user;
+    return p->step == stop_at;
+}
+
+static int npoints;
+static double point_acc[8];
+static void count_point(const tg_train_point *p, void *user) {
+    (void)user;
+    if (npoints < 8) point_acc[npoints] = p->val_acc;
+    npoints++;
+    assert_true(p->path[0] == '\0' || access(p->path, R_OK) == 0);
+}
+
+static void test_deterministic_and_resumable(void **state) {
     (void)state;
-    split tr;
-    load(&tr, "train", 640);
-    double l1, l2, l3, w1, w2, w3;
-    long s1, s2, s3;
-    short_run(7, 0.25, &tr.set, &l1, &w1, &s1);
-    short_run(7, 0.25, &tr.set, &l2, &w2, &s2);
-    short_run(8, 0.25, &tr.set, &l3, &w3, &s3);
-    assert_true(l1 == l2 && w1 == w2);      /* bit-identical */
-    assert_true(w1 != w3);                  /* and the seed matters */
-    assert_int_equal(s1, 10);               /* a quarter of 40 steps */
-    unload(&tr);
+    tg_dataset tr, va;
+    load(&tr, "train", 1024);
+    load(&va, "test", 256);
+    const char *dir = tu_tmpdir();
+    char a[512], b[512], a2[512], pa[600], pb[600];
+    snprintf(a, sizeof a, "%s/a.ckpt", dir);
+    snprintf(a2, sizeof a2, "%s/a2.ckpt", dir);
+    snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    tg_train_config c = recipe("small3", 1.5, 32, 0.05);
+    c.lr.kind = TG_LR_COSINE;  /* the schedule must resume too */
+    c.checkpoint_at[0] = 0.5, c.checkpoint_at[1] = 1, c.ncheckpoints = 2;
+    tg_train_hooks hooks = {NULL, count_point, NULL, NULL};
+    tg_train_result res;
+    tg_error err;
+    /* uninterrupted, twice: bit-identical, with the points written */
+    snprintf(c.out, sizeof c.out, "%s", a);
+    npoints = 0;
+    assert_int_equal(tg_train_run(&c, &tr, &va, 0, &hooks, &res, &err), TG_OK);
+    assert_int_equal(npoints, 3);  /* 0.5, 1 and the end */
+    assert_true(point_acc[2] > 0.3);  /* learned something in 1.5 epochs */
+    snprintf(pa, sizeof pa, "%s/a@0.5.ckpt", dir);
+    assert_int_equal(access(pa, R_OK), 0);
+    snprintf(pa, sizeof pa, "%s/a@1.ckpt", dir);
+    assert_int_equal(access(pa, R_OK), 0);
+    snprintf(pa, sizeof pa, "%s.resume", a);
+    assert_int_equal(access(pa, F_OK), -1);  /* finished runs leave no resume file */
+    snprintf(c.out, sizeof c.out, "%s", a2);
+    assert_int_equal(tg_train_run(&c, &tr, &va, 0, NULL, &res, &err), TG_OK);
+    assert_true(same_checkpoints(a, a2));
+    /* stopped after step 37 (mid-epoch, past the 0.5 point), then resumed */
+    snprintf(c.out, sizeof c.out, "%s", b);
+    stop_at = 37;
+    tg_train_hooks stopper = {stop_after, NULL, NULL, NULL};
+    assert_int_equal(tg_train_run(&c, &tr, &va, 0, &stopper, &res, &err), TG_OK);
+    assert_int_equal(res.state, TG_RUN_STOPPED);
+    assert_int_equal(res.last.step, 37);
+    snprintf(pb, sizeof pb, "%s.resume", b);
+    assert_string_equal(res.resume_path, pb);
+    assert_int_equal(tg_train_run(&c, &tr, &va, 1, NULL, &res, &err), TG_OK);
+    assert_int_equal(res.state, TG_RUN_DONE);
+    assert_true(res.resumed);
+    assert_true(same_checkpoints(a, b));
+    snprintf(pa, sizeof pa, "%s/b@1.ckpt", dir);
+    snprintf(pb, sizeof pb, "%s/a@1.ckpt", dir);
+    assert_true(same_checkpoints(pa, pb));
+    /* resuming a finished run, or with another seed, is refused */
+    assert_int_not_equal(tg_train_run(&c, &tr, &va, 1, NULL, &res, &err), TG_OK);
+    print_message("no resume file: %s\n", err.msg);
+    stop_at = 5;
+    assert_int_equal(tg_train_run(&c, &tr, &va, 0, &stopper, &res, &err), TG_OK);
+    c.seed = 99;
+    assert_int_equal(tg_train_run(&c, &tr, &va, 1, NULL, &res, &err), TG_ERR_ARG);
+    print_message("other seed: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "seed"));
+    /* a stop flag (as set by a signal handler) stops before the next step */
+    volatile sig_atomic_t flag = 1;
+    tg_train_hooks sig = {NULL, NULL, NULL, &flag};
+    c.seed = 1;
+    assert_int_equal(tg_train_run(&c, &tr, &va, 0, &sig, &res, &err), TG_OK);
+    assert_int_equal(res.state, TG_RUN_STOPPED);
+    assert_int_equal(res.last.step, 0);
+    tu_rmtree(dir);
+    tg_dataset_free(&tr);
+    tg_dataset_free(&va);
 }
 
 static void test_divergence_is_reported(void **state) {
     (void)state;
-    split tr;
+    tg_dataset tr, va;
     load(&tr, "train", 512);
+    load(&va, "test", 64);
+    const char *dir = tu_tmpdir();
+    tg_train_config c = recipe("small3", 3, 32, 1e6);
+    snprintf(c.out, sizeof c.out, "%s/x.ckpt", dir);
+    tg_train_result res;
     tg_error err;
-    tg_graph *g = tg_model_build("small3", 1, 28, 28, 10, &err);
-    tg_rng rng;
-    tg_rng_seed(&rng, 3);
-    tg_net *net = tg_net_new(g, 32, NULL, &rng, &err);
-    tg_optim *o = tg_optim_new(&SGD, net, &err);
-    tg_train_config cfg = {.epochs = 3, .lr = {.kind = TG_LR_CONSTANT, .lr = 1e6}};
-    tg_status st = tg_train(net, o, &cfg, &tr.set, &rng, NULL, &err);
-    assert_int_equal(st, TG_ERR_NUMERIC);
+    assert_int_equal(tg_train_run(&c, &tr, &va, 0, NULL, &res, &err), TG_ERR_NUMERIC);
     print_message("divergence: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "diverged"));
     assert_non_null(strstr(err.msg, "step"));
-    tg_optim_free(o);
-    tg_net_free(net);
-    tg_graph_free(g);
-    unload(&tr);
+    assert_int_equal(access(c.out, F_OK), -1);  /* no garbage checkpoint */
+    tu_rmtree(dir);
+    tg_dataset_free(&tr);
+    tg_dataset_free(&va);
+}
+
+static void test_bad_config(void **state) {
+    (void)state;
+    tg_dataset tr, va;
+    load(&tr, "train", 256);
+    load(&va, "test", 64);
+    tg_train_result res;
+    tg_error err;
+    tg_train_config c = recipe("small3", 1, 32, 0.1);
+    c.checkpoint_at[0] = 2, c.ncheckpoints = 1;
+    assert_int_equal(tg_train_run(&c, &tr, &va, 0, NULL, &res, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "within the 1 epochs"));
+    c = recipe("vgg", 1, 32, 0.1);
+    assert_int_not_equal(tg_train_run(&c, &tr, &va, 0, NULL, &res, &err), TG_OK);
+    assert_non_null(strstr(err.msg, "unknown net 'vgg'"));
+    assert_int_equal(tg_train_preset("fast", &c, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "layerwise, cell, short"));
+    tg_dataset_free(&tr);
+    tg_dataset_free(&va);
 }
 
 int main(void) {
     tg_threads_set(0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_seed_same_training),
+        cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_divergence_is_reported),
+        cmocka_unit_test(test_deterministic_and_resumable),
         cmocka_unit_test(test_resnet8_learns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

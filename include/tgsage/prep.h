@@ -6,9 +6,13 @@
 #include <stdint.h>
 
 /* Per-image standardisation (TensorFlow's per_image_standardization, the
- * paper's preprocessing): each image of `size` bytes becomes
+ * paper's preprocessing): an image of `size` values becomes
  * (x - mean) / max(std, 1/sqrt(size)), so a constant image maps to zeros.
- * px (n, size) uint8 -> out (n, size) float. */
+ * One image, single-threaded (for loader threads): */
+void tg_standardize_image_u8(const uint8_t *px, size_t size, float *out);
+void tg_standardize_image_f32(const float *px, size_t size, float *out);
+/* n images (n, size), in parallel over images: */
 void tg_standardize_u8(const uint8_t *px, int64_t n, size_t size, float *out);
+void tg_standardize_f32(const float *px, int64_t n, size_t size, float *out);
 
 #endif

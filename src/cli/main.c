@@ -8,8 +8,11 @@
 #include "cli.h"
 
 static const tg_command COMMANDS[] = {
-    {"train", "train a network on a dataset and report its held-out accuracy",
+    {"train", "train a network on a dataset for a budget, with checkpoints and resume",
      tg_cmd_train},
+    {"eval", "accuracy of a trained checkpoint on the validation or test split",
+     tg_cmd_eval},
+    {"features", "write the activations of named layers as .npy files", tg_cmd_features},
 };
 #define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
