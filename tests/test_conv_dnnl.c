@@ -1,0 +1,237 @@
+/* test_conv_dnnl.c - the oneDNN convolution backend against the reference.
+ *
+ * For a table of shapes (kernel sizes, strides, dilation, groups, bias,
+ * odd input sizes, batch 1 and 3) the forward output, dx (acc 0 and 1), dw
+ * and db of tg_backend_dnnl must match tg_conv2d_forward/_backward within
+ * |a-b| <= 1e-4 + 1e-4*|b|. Each plan runs twice on freshly allocated
+ * buffers holding other data, so stale memory handles would show. The table
+ * runs once per layout strategy (TG_DNNL_LAYOUT: the heuristic, plain,
+ * blocked, Winograd where oneDNN has it, channels-last, and mixtures of
+ * them across the three passes) and under 1 and 2 threads. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "tgsage/backend.h"
+#include "tgsage/ops.h"
+#include "tgsage/threads.h"
+
+typedef struct {
+    int n, c, h, w, k, kh, kw, stride, dil, groups, bias;
+} conv_case;
+
+static const conv_case CASES[] = {
+    /* square kernels 1, 3, 5, 7 */
+    {1, 3, 7, 7, 4, 1, 1, 1, 1, 1, 1},
+    {3, 4, 7, 7, 8, 3, 3, 1, 1, 1, 0},
+    {3, 4, 5, 9, 6, 5, 5, 1, 1, 1, 1},
+    {1, 5, 9, 9, 3, 7, 7, 1, 1, 1, 0},
+    /* 1x7, 7x1, 3x1, 1x3 */
+    {3, 4, 7, 7, 8, 1, 7, 1, 1, 1, 1},
+    {3, 4, 7, 7, 8, 7, 1, 1, 1, 1, 0},
+    {2, 6, 14, 14, 4, 3, 1, 1, 1, 1, 0},
+    {2, 6, 14, 14, 4, 1, 3, 1, 1, 1, 1},
+    {3, 32, 7, 7, 32, 3, 1, 1, 1, 1, 0},
+    {3, 32, 7, 7, 16, 1, 3, 1, 1, 1, 0},
+    /* stride 2, including odd sizes and 1x1 shortcuts */
+    {3, 8, 7, 7, 16, 3, 3, 2, 1, 1, 0},
+    {3, 16, 8, 8, 32, 1, 1, 2, 1, 1, 0},
+    {1, 16, 7, 7, 32, 1, 1, 2, 1, 1, 1},
+    {1, 4, 5, 9, 4, 5, 5, 2, 1, 1, 1},
+    {3, 5, 9, 9, 7, 7, 7, 2, 1, 1, 0},
+    {3, 4, 7, 7, 8, 1, 7, 2, 1, 1, 0},
+    /* dilation 2 */
+    {3, 8, 9, 9, 8, 3, 3, 1, 2, 1, 1},
+    {1, 4, 7, 7, 4, 3, 3, 2, 2, 1, 0},
+    {1, 3, 5, 9, 2, 5, 5, 1, 2, 1, 0},
+    /* two groups */
+    {3, 4, 7, 7, 6, 3, 3, 1, 1, 2, 1},
+    {1, 8, 5, 9, 8, 1, 7, 2, 1, 2, 0},
+    {3, 32, 7, 7, 32, 3, 3, 1, 1, 2, 0},
+    /* depthwise (and a channel multiplier of 2) */
+    {3, 8, 7, 7, 8, 3, 3, 1, 1, 8, 0},
+    {3, 16, 7, 7, 16, 5, 5, 1, 1, 16, 1},
+    {1, 16, 9, 9, 16, 7, 7, 2, 1, 16, 0},
+    {3, 16, 14, 14, 16, 3, 3, 1, 2, 16, 1},
+    {1, 3, 5, 9, 6, 3, 3, 1, 1, 3, 0},
+    {3, 16, 7, 7, 16, 1, 7, 1, 1, 16, 0},
+    {3, 16, 7, 7, 16, 7, 1, 1, 1, 16, 1},
+    {3, 32, 5, 9, 32, 3, 3, 2, 1, 32, 0},
+    /* shapes of the benchmark networks at batch 3 */
+    {3, 1, 28, 28, 64, 3, 3, 1, 1, 1, 0},
+    {3, 64, 28, 28, 64, 3, 3, 1, 1, 1, 0},
+    {3, 64, 28, 28, 64, 5, 5, 1, 1, 1, 0},
+    {3, 192, 28, 28, 128, 3, 3, 2, 1, 1, 0},
+    {3, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1},
+    {3, 32, 14, 14, 64, 1, 1, 2, 1, 1, 0},
+};
+#define NCASES (sizeof CASES / sizeof CASES[0])
+
+static float *falloc(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    assert_non_null(p);
+    return p;
+}
+
+static int check(const char *what, const conv_case *t, int rep, const float *a,
+                 const float *b, size_t n) {
+    double e = tu_max_err(a, b, n, 1e-4, 1e-4);
+    if (e <= 1.0) return 0;
+    fprintf(stderr,
+            "  %s off by %.3g tolerances (rep %d): n=%d c=%d %dx%d k=%d "
+            "kernel %dx%d stride %d dil %d groups %d bias %d\n",
+            what, e, rep, t->n, t->c, t->h, t->w, t->k, t->kh, t->kw,
+            t->stride, t->dil, t->groups, t->bias);
+    return 1;
+}
+
+/* One case: plan once, run twice on fresh buffers; returns failures. */
+static int run_case(const conv_case *t, uint64_t seed) {
+    tg_conv2d_shape s;
+    tg_error err;
+    tg_error_clear(&err);
+    assert_int_equal(tg_conv2d_shape_init(&s, t->n, t->c, t->h, t->w, t->k,
+                                          t->kh, t->kw, t->stride, t->dil,
+                                          t->groups, &err),
+                     TG_OK);
+    tg_conv_plan *p = tg_backend_dnnl.conv_plan_new(&s, &err);
+    if (!p) fprintf(stderr, "  plan: %s\n", err.msg);
+    assert_non_null(p);
+
+    const size_t nx = (size_t)s.n * s.c * s.h * s.w;
+    const size_t ny = (size_t)s.n * s.k * s.oh * s.ow;
+    const size_t nw = (size_t)s.k * (s.c / s.groups) * s.kh * s.kw;
+    const size_t nb = (size_t)s.k;
+    const size_t nsr = tg_conv2d_scratch_floats(&s);
+    const size_t nsd = tg_backend_dnnl.conv_scratch_floats(p);
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    int fails = 0;
+    for (int rep = 0; rep < 2; rep++) {
+        float *x = falloc(nx), *wt = falloc(nw), *b = falloc(nb);
+        float *dy = falloc(ny), *dx0 = falloc(nx);
+        float *y_r = falloc(ny), *y_d = falloc(ny);
+        float *dx_r = falloc(nx), *dx_d = falloc(nx);
+        float *dw_r = falloc(nw), *dw_d = falloc(nw);
+        float *db_r = falloc(nb), *db_d = falloc(nb);
+        float *sr = falloc(nsr), *sd = falloc(nsd);
+        tu_fill_uniform(&r, x, nx, -1, 1);
+        tu_fill_uniform(&r, wt, nw, -1, 1);
+        tu_fill_uniform(&r, b, nb, -1, 1);
+        tu_fill_uniform(&r, dy, ny, -1, 1);
+        tu_fill_uniform(&r, dx0, nx, -1, 1);
+        /* poison the outputs: everything must be written */
+        for (size_t i = 0; i < ny; i++) y_d[i] = 1e30f;
+        for (size_t i = 0; i < nw; i++) dw_d[i] = 1e30f;
+        for (size_t i = 0; i < nb; i++) db_d[i] = 1e30f;
+        for (size_t i = 0; i < nx; i++) dx_d[i] = 1e30f;
+        const float *bias = t->bias ? b : NULL;
+
+        tg_conv2d_forward(&s, x, wt, bias, y_r, sr);
+        tg_backend_dnnl.conv_forward(p, x, wt, bias, y_d, sd);
+        fails += check("forward y", t, rep, y_d, y_r, ny);
+
+        /* acc = 0 */
+        tg_conv2d_backward(&s, x, wt, dy, dx_r, 0, dw_r, db_r, sr);
+        tg_backend_dnnl.conv_backward(p, x, wt, dy, dx_d, 0, dw_d,
+                                      t->bias ? db_d : NULL, sd);
+        fails += check("dx (acc 0)", t, rep, dx_d, dx_r, nx);
+        fails += check("dw", t, rep, dw_d, dw_r, nw);
+        if (t->bias) fails += check("db", t, rep, db_d, db_r, nb);
+
+        /* acc = 1 onto the same starting values; also without db, and dw
+         * must be overwritten, not accumulated */
+        memcpy(dx_r, dx0, nx * sizeof(float));
+        memcpy(dx_d, dx0, nx * sizeof(float));
+        tg_conv2d_backward(&s, x, wt, dy, dx_r, 1, dw_r, db_r, sr);
+        tg_backend_dnnl.conv_backward(p, x, wt, dy, dx_d, 1, dw_d, NULL, sd);
+        fails += check("dx (acc 1)", t, rep, dx_d, dx_r, nx);
+        fails += check("dw (second call)", t, rep, dw_d, dw_r, nw);
+
+        /* no input gradient wanted */
+        for (size_t i = 0; i < nw; i++) dw_d[i] = 1e30f;
+        tg_backend_dnnl.conv_backward(p, x, wt, dy, NULL, 0, dw_d, db_d, sd);
+        fails += check("dw (dx NULL)", t, rep, dw_d, dw_r, nw);
+        fails += check("db (dx NULL)", t, rep, db_d, db_r, nb);
+
+        float *all[] = {x, wt, b, dy, dx0, y_r, y_d, dx_r, dx_d,
+                        dw_r, dw_d, db_r, db_d, sr, sd};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+    }
+    tg_backend_dnnl.conv_plan_free(p);
+    return fails;
+}
+
+static void run_table(const char *layout, int threads) {
+    if (layout)
+        setenv("TG_DNNL_LAYOUT", layout, 1);
+    else
+        unsetenv("TG_DNNL_LAYOUT");
+    tg_threads_set(threads);
+    int fails = 0;
+    for (size_t i = 0; i < NCASES; i++) fails += run_case(&CASES[i], 1000 + i);
+    unsetenv("TG_DNNL_LAYOUT");
+    if (fails)
+        fprintf(stderr, "layout %s, %d threads: %d mismatches\n",
+                layout ? layout : "(heuristic)", threads, fails);
+    assert_int_equal(fails, 0);
+}
+
+static void test_heuristic_1thread(void **state) { (void)state; run_table(NULL, 1); }
+static void test_heuristic_2threads(void **state) { (void)state; run_table(NULL, 2); }
+static void test_plain(void **state) { (void)state; run_table("plain", 2); }
+static void test_blocked(void **state) { (void)state; run_table("blocked", 2); }
+static void test_winograd(void **state) { (void)state; run_table("wino", 2); }
+static void test_nhwc(void **state) { (void)state; run_table("nhwc", 2); }
+/* a layout per pass: dy is reordered separately for the two backward passes */
+static void test_mixed(void **state) {
+    (void)state;
+    run_table("nhwc,plain,blocked", 2);
+    run_table("plain,blocked,wino", 1);
+}
+
+/* Shapes that cannot work come back as an error, never a crash. */
+static void test_bad_shapes(void **state) {
+    (void)state;
+    tg_conv2d_shape s;
+    tg_error err;
+    tg_error_clear(&err);
+    assert_int_equal(tg_conv2d_shape_init(&s, 2, 4, 7, 7, 8, 3, 3, 1, 1, 1, &err), TG_OK);
+    /* an output size that does not follow from the input */
+    tg_conv2d_shape bad = s;
+    bad.oh = 11;
+    assert_null(tg_backend_dnnl.conv_plan_new(&bad, &err));
+    assert_int_equal(err.status, TG_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "oneDNN"));
+    /* groups that do not divide the channels */
+    tg_error_clear(&err);
+    bad = s;
+    bad.groups = 3;
+    assert_null(tg_backend_dnnl.conv_plan_new(&bad, &err));
+    assert_int_not_equal(err.status, TG_OK);
+    /* nonsense sizes */
+    tg_error_clear(&err);
+    bad = s;
+    bad.kh = 0;
+    assert_null(tg_backend_dnnl.conv_plan_new(&bad, &err));
+    assert_int_not_equal(err.status, TG_OK);
+    /* a NULL error pointer is allowed */
+    bad = s;
+    bad.ow = 1000;
+    assert_null(tg_backend_dnnl.conv_plan_new(&bad, NULL));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_heuristic_1thread),
+        cmocka_unit_test(test_heuristic_2threads),
+        cmocka_unit_test(test_plain),
+        cmocka_unit_test(test_blocked),
+        cmocka_unit_test(test_winograd),
+        cmocka_unit_test(test_nhwc),
+        cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_bad_shapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
