@@ -6,7 +6,7 @@
  *               shape changes), global average pool, linear. Stack outputs
  *               are named L1, L2, L3 (the teacher's observed layers).
  *   small3      three 3x3 conv+BN+ReLU of 32 filters (strides 1, 2, 1), GAP,
- *               linear.
+ *               linear; the layers' outputs are named layer0 .. layer2.
  *   candidate6  the layer-wise benchmark candidate of DESIGN.md; its layers'
  *               outputs are named layer0 .. layer5. */
 #ifndef TGSAGE_MODELS_H

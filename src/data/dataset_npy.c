@@ -8,6 +8,7 @@
  * A 4-D shape that fits both or neither (e.g. (n, 3, 4, 3)) is refused as
  * ambiguous. Labels are a 1-D integer array (or integral floats) of the same
  * length, each >= 0; the class count is the largest label + 1. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,7 @@ static tg_status images(const char *path, tg_dataset *d, tg_error *err) {
         st = tg_npy_to_f32(&a, &f, err);
         if (st != TG_OK) goto done;
         for (size_t i = 0; i < a.count; i++)
-            if (!(f[i] == f[i]) || f[i] > 3e38f || f[i] < -3e38f) {
+            if (!isfinite(f[i])) {
                 st = tg_error_set(err, TG_ERR_NUMERIC,
                                   "%s: element %zu of the images is not finite", path, i);
                 free(f);

@@ -50,6 +50,10 @@ typedef struct {
     size_t count, itemsize, nbytes;
     size_t offset;  /* of the body from the start of the file */
     char descr[8];  /* as written, for messages (always one of the table) */
+    /* While parsing: the descr string (in the header text) or a list. */
+    const uint8_t *descr_s;
+    size_t descr_n;
+    bool structured;
 } npy_head;
 
 static const struct {
@@ -113,13 +117,15 @@ static bool npy_is_ident(uint8_t c) {
            (c >= 'A' && c <= 'Z');
 }
 
-/* Copy n bytes of s into buf as printable text: other bytes, quotes and
- * backslashes as \xNN, "..." when cut short. */
-static void npy_quote(char *buf, size_t cap, const uint8_t *s, size_t n) {
+/* Copy n bytes of s into buf as printable text to be shown between quote
+ * characters q: other bytes, q and backslashes as \xNN, "..." when cut
+ * short. */
+static void npy_quote(char *buf, size_t cap, const uint8_t *s, size_t n,
+                      uint8_t q) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t c = s[i];
-        bool plain = c >= 0x20 && c < 0x7f && c != '\'' && c != '\\';
+        bool plain = c >= 0x20 && c < 0x7f && c != q && c != '\\';
         size_t need = plain ? 1 : 4;
         if (o + need + 4 > cap) { /* room for "..." and the NUL */
             snprintf(buf + o, cap - o, "...");
@@ -160,7 +166,8 @@ static tg_status npy_fail(const npy_lex *lx, tg_status st, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return tg_error_set(lx->err, st, "%s: %s", lx->name, msg);
+    tg_error_set(lx->err, st, "%s: %s", lx->name, msg);
+    return st; /* (visibly not TG_OK, for static analysers) */
 }
 
 static void npy_skip_ws(npy_lex *lx) {
@@ -171,22 +178,32 @@ static size_t npy_pos(const npy_lex *lx) {
     return (size_t)(lx->p - lx->start);
 }
 
-/* Describe the token at from for a "found ..." message: "'abc'" or "the
- * end of the header". */
+/* Describe the token at from for a "found ..." message: a quoted string
+ * with its quotes, or a run of other characters up to a delimiter (at
+ * least one; a bracket or other delimiter alone), shown as 'abc'
+ * ("'abc'" if it holds a single quote); or "the end of the header". */
 static void npy_token(const npy_lex *lx, const uint8_t *from, char *buf,
                       size_t cap) {
+    enum { MAX = 24 };
     if (from >= lx->end) {
         snprintf(buf, cap, "the end of the header");
         return;
     }
     const uint8_t *q = from + 1;
-    while (q < lx->end && q - from < 24 && !npy_is_ws(*q) &&
-           !npy_in(*q, ",:)]}"))
-        q++;
+    if (*from == '\'' || *from == '"') {
+        while (q < lx->end && q - from < MAX && *q != *from && *q != '\n') q++;
+        if (q < lx->end && *q == *from) q++;
+    } else if (!npy_in(*from, ",:()[]{}")) {
+        while (q < lx->end && q - from < MAX && !npy_is_ws(*q) &&
+               !npy_in(*q, ",:()[]{}'\""))
+            q++;
+    }
+    size_t n = (size_t)(q - from);
+    uint8_t wrap = memchr(from, '\'', n) ? '"' : '\'';
     char text[112];
-    npy_quote(text, sizeof text, from, (size_t)(q - from));
-    snprintf(buf, cap, "'%s'%s", text,
-             q < lx->end && q - from >= 24 ? "..." : "");
+    npy_quote(text, sizeof text, from, n, wrap);
+    snprintf(buf, cap, "%c%s%c%s", wrap, text, wrap,
+             n == MAX && q < lx->end ? "..." : "");
 }
 
 /* A quoted string without escapes; what names it for messages. */
@@ -256,15 +273,66 @@ static const char *npy_descr_kind(const uint8_t *s, size_t n, char *buf,
     return buf;
 }
 
+/* Skip a bracketed literal (a structured dtype's list of fields) checking
+ * only that brackets balance and strings end: it is refused anyway once
+ * the whole header is known to be well formed. */
+static tg_status npy_skip_nested(npy_lex *lx) {
+    char stack[32];
+    int depth = 0;
+    size_t at = npy_pos(lx);
+    while (lx->p < lx->end) {
+        uint8_t c = *lx->p;
+        if (c == '\'' || c == '"') {
+            const uint8_t *s = NULL;
+            size_t n = 0;
+            tg_status st = npy_parse_string(lx, "the value of 'descr'", &s, &n);
+            if (st != TG_OK) return st;
+            continue;
+        }
+        if (c == '[' || c == '(' || c == '{') {
+            if (depth == (int)sizeof stack)
+                return npy_fail(lx, TG_ERR_FORMAT,
+                                "malformed header: the value of 'descr' is "
+                                "nested more than %d deep",
+                                (int)sizeof stack);
+            stack[depth++] = c == '[' ? ']' : c == '(' ? ')' : '}';
+        } else if (c == ']' || c == ')' || c == '}') {
+            if (depth == 0 || stack[depth - 1] != c)
+                return npy_fail(lx, TG_ERR_FORMAT,
+                                "malformed header: unbalanced '%c' in the "
+                                "value of 'descr' at header byte %zu",
+                                c, npy_pos(lx));
+            if (--depth == 0) {
+                lx->p++;
+                return TG_OK;
+            }
+        }
+        lx->p++;
+    }
+    return npy_fail(lx, TG_ERR_FORMAT,
+                    "malformed header: the list in the value of 'descr' at "
+                    "header byte %zu is not closed",
+                    at);
+}
+
+/* The value of 'descr': a string, or a list (a structured dtype). Judged
+ * by npy_check_descr once the header is known to be well formed. */
 static tg_status npy_parse_descr(npy_lex *lx, npy_head *h) {
-    if (lx->p < lx->end && *lx->p == '[')
+    if (lx->p < lx->end && *lx->p == '[') {
+        h->structured = true;
+        return npy_skip_nested(lx);
+    }
+    return npy_parse_string(lx, "the value of 'descr'", &h->descr_s,
+                            &h->descr_n);
+}
+
+static tg_status npy_check_descr(const npy_lex *lx, npy_head *h) {
+    if (h->structured)
         return npy_fail(lx, TG_ERR_UNSUPPORTED,
                         "header field 'descr': structured dtypes (a list of "
                         "fields) are not supported");
-    const uint8_t *s = NULL;
-    size_t n = 0;
-    tg_status st = npy_parse_string(lx, "the value of 'descr'", &s, &n);
-    if (st != TG_OK) return st;
+    const uint8_t *s = h->descr_s;
+    size_t n = h->descr_n;
     for (size_t i = 0; i < sizeof NPY_DESCRS / sizeof NPY_DESCRS[0]; i++) {
         if (n == 3 && memcmp(s, NPY_DESCRS[i].descr, 3) == 0) {
             char order = NPY_DESCRS[i].order;
@@ -277,7 +345,7 @@ static tg_status npy_parse_descr(npy_lex *lx, npy_head *h) {
         }
     }
     char text[64], kbuf[32];
-    npy_quote(text, sizeof text, s, n);
+    npy_quote(text, sizeof text, s, n, '\'');
     const char *kind = npy_descr_kind(s, n, kbuf, sizeof kbuf);
     if (kind && strcmp(kind, "object") == 0)
         return npy_fail(lx, TG_ERR_UNSUPPORTED,
@@ -343,7 +411,7 @@ static tg_status npy_parse_dim(npy_lex *lx, int i, int64_t *v) {
                         i, tok);
     }
     char text[64];
-    npy_quote(text, sizeof text, s, (size_t)(lx->p - s));
+    npy_quote(text, sizeof text, s, (size_t)(lx->p - s), '\'');
     if (neg && (x != 0 || big))
         return npy_fail(lx, TG_ERR_FORMAT,
                         "header field 'shape': entry %d is negative (%s)", i,
@@ -405,12 +473,7 @@ static tg_status npy_parse_shape(npy_lex *lx, npy_head *h) {
                         n - 1, tok);
     }
     lx->p++; /* the ')' */
-    if (n > TG_NPY_MAX_NDIM)
-        return npy_fail(lx, TG_ERR_UNSUPPORTED,
-                        "header field 'shape' has %d dimensions; at most %d "
-                        "are supported",
-                        n, TG_NPY_MAX_NDIM);
-    h->ndim = n;
+    h->ndim = n; /* only the first TG_NPY_MAX_NDIM are kept; see npy_size */
     return TG_OK;
 }
 
@@ -439,7 +502,7 @@ static tg_status npy_parse_dict(npy_lex *lx, npy_head *h) {
             if (strlen(NPY_KEYS[i]) == kn && memcmp(ks, NPY_KEYS[i], kn) == 0)
                 k = i;
         char key[64];
-        npy_quote(key, sizeof key, ks, kn);
+        npy_quote(key, sizeof key, ks, kn, '\'');
         if (k < 0)
             return npy_fail(lx, TG_ERR_FORMAT,
                             "malformed header: unknown key '%s' (a .npy "
@@ -499,10 +562,16 @@ static tg_status npy_parse_dict(npy_lex *lx, npy_head *h) {
     return TG_OK;
 }
 
-/* count and nbytes from the shape: a zero entry makes an empty array (the
- * other entries may then be anything numpy allows); otherwise the product
- * must not overflow and must stay within TG_NPY_MAX_ELEMS. */
+/* count and nbytes from the shape, once the dtype is known: at most
+ * TG_NPY_MAX_NDIM entries; a zero entry makes an empty array (the others
+ * may then be anything numpy allows); otherwise the product must not
+ * overflow and must stay within TG_NPY_MAX_ELEMS. */
 static tg_status npy_size(const npy_lex *lx, npy_head *h) {
+    if (h->ndim > TG_NPY_MAX_NDIM)
+        return npy_fail(lx, TG_ERR_UNSUPPORTED,
+                        "header field 'shape' has %d dimensions; at most %d "
+                        "are supported",
+                        h->ndim, TG_NPY_MAX_NDIM);
     bool empty = false;
     for (int i = 0; i < h->ndim; i++) empty |= h->shape[i] == 0;
     int64_t prod = 1;
@@ -562,7 +631,7 @@ static tg_status npy_parse_head(const uint8_t *buf, size_t n,
                             name);
     if (memcmp(buf, NPY_MAGIC, m) != 0) {
         char text[32];
-        npy_quote(text, sizeof text, buf, m);
+        npy_quote(text, sizeof text, buf, m, '\'');
         return tg_error_set(err, TG_ERR_FORMAT,
                             "%s: bad magic '%s': not a .npy file (expected "
                             "'\\x93NUMPY')",
@@ -605,6 +674,7 @@ static tg_status npy_parse_head(const uint8_t *buf, size_t n,
                             name, (unsigned long)hlen);
     npy_lex lx = {name, buf + off, buf + off, buf + off + hlen - 1, err};
     tg_status st = npy_parse_dict(&lx, h);
+    if (st == TG_OK) st = npy_check_descr(&lx, h);
     if (st == TG_OK) st = npy_size(&lx, h);
     h->offset = off + hlen;
     return st;
@@ -857,34 +927,35 @@ void tg_npy_free(tg_npy *a) {
  * FLT_MAX plus half an ulp (ties round to even, which is infinity). */
 #define NPY_F32_OVERFLOW 0x1.ffffffp127
 
-static tg_status npy_check_src(const tg_npy *a, size_t elem, void **out,
-                               tg_error *err) {
-    *out = NULL;
+/* Check a (a caller-built struct may be anything) and allocate the output
+ * for its count elements of elem bytes; NULL with *st set on failure. */
+static void *npy_alloc_out(const tg_npy *a, size_t elem, tg_status *st,
+                           tg_error *err) {
+    void *r = NULL;
     if ((unsigned)a->dtype > TG_NPY_F64)
-        return tg_error_set(err, TG_ERR_ARG, "unknown npy dtype %d",
-                            (int)a->dtype);
-    if (a->count > 0 && !a->data)
-        return tg_error_set(err, TG_ERR_ARG, "npy array of %zu elements has "
-                                             "no data",
-                            a->count);
-    if (a->count > SIZE_MAX / elem)
-        return tg_error_set(err, TG_ERR_ARG, "npy array of %zu elements is "
-                                             "too large",
-                            a->count);
-    *out = malloc(a->count ? a->count * elem : 1);
-    if (!*out)
-        return tg_error_set(err, TG_ERR_NOMEM,
-                            "out of memory for %zu elements", a->count);
-    return TG_OK;
+        *st = tg_error_set(err, TG_ERR_ARG, "unknown npy dtype %d",
+                           (int)a->dtype);
+    else if (a->count > 0 && !a->data)
+        *st = tg_error_set(err, TG_ERR_ARG,
+                           "npy array of %zu elements has no data", a->count);
+    else if (a->count > SIZE_MAX / elem)
+        *st = tg_error_set(err, TG_ERR_ARG,
+                           "npy array of %zu elements is too large",
+                           a->count);
+    else if (!(r = malloc(a->count ? a->count * elem : 1)))
+        *st = tg_error_set(err, TG_ERR_NOMEM,
+                           "out of memory for %zu elements", a->count);
+    else
+        *st = TG_OK;
+    return r;
 }
 
 tg_status tg_npy_to_f32(const tg_npy *a, float **out, tg_error *err) {
     TG_ASSERT(a && out);
-    void *mem = NULL;
-    tg_status st = npy_check_src(a, sizeof(float), &mem, err);
+    tg_status st = TG_OK;
+    float *r = npy_alloc_out(a, sizeof *r, &st, err);
     *out = NULL;
-    if (st != TG_OK) return st;
-    float *r = mem;
+    if (!r) return st;
     size_t n = a->count;
     switch (a->dtype) {
     case TG_NPY_U8:
@@ -943,11 +1014,10 @@ static tg_status npy_d_to_i32(double v, size_t i, const char *from,
 
 tg_status tg_npy_to_i32(const tg_npy *a, int32_t **out, tg_error *err) {
     TG_ASSERT(a && out);
-    void *mem = NULL;
-    tg_status st = npy_check_src(a, sizeof(int32_t), &mem, err);
+    tg_status st = TG_OK;
+    int32_t *r = npy_alloc_out(a, sizeof *r, &st, err);
     *out = NULL;
-    if (st != TG_OK) return st;
-    int32_t *r = mem;
+    if (!r) return st;
     size_t n = a->count;
     const char *from = tg_npy_dtype_name(a->dtype);
     switch (a->dtype) {

@@ -81,9 +81,14 @@ tg_graph *tg_model_build(const char *spec, int c, int h, int w, int classes,
         }
         x = resnet(g, n);
     } else if (strcmp(spec, "small3") == 0) {
-        x = conv_bn(g, 0, 32, 3, 3, 1, 1);
-        x = conv_bn(g, x, 32, 3, 3, 2, 1);
-        x = tg_graph_gap(g, conv_bn(g, x, 32, 3, 3, 1, 1));
+        int strides[3] = {1, 2, 1};
+        x = 0;
+        for (int i = 0; i < 3; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "layer%d", i);
+            x = tg_graph_name(g, conv_bn(g, x, 32, 3, 3, strides[i], 1), name);
+        }
+        x = tg_graph_gap(g, x);
     } else if (strcmp(spec, "candidate6") == 0) {
         x = tg_graph_gap(g, tg_model_layerwise(g, 6, CANDIDATE6));
     } else {
