@@ -17,7 +17,9 @@ tg_status tg_cifar_parse(const void *buf, size_t len, const char *name,
                          int64_t *n, tg_error *err) {
     const size_t lb = kind == TG_CIFAR10 ? 1 : 2, rec = lb + TG_CIFAR_IMAGE_BYTES;
     const char *what = kind == TG_CIFAR10 ? "CIFAR-10" : "CIFAR-100";
-    if (len == 0 || len % rec)
+    if (len == 0)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: empty file: no %s records", name, what);
+    if (len % rec)
         return tg_error_set(err, TG_ERR_FORMAT,
                             "%s: %zu bytes is not a whole number of %s records of %zu "
                             "bytes (%zu records and %zu bytes left over)",
