@@ -4,13 +4,16 @@
  * ../shared/bench/torch_baseline.py (random 28x28x1 inputs, SGD Nesterov
  * 0.9 with weight decay 5e-4, 3 warm-up steps, then `steps` timed training
  * steps, then eval-mode inference over the same batch). Prints one JSON line.
- * bench/run_bench.py runs it beside PyTorch and computes the ratios. */
+ * bench/run_bench.py runs it beside PyTorch and computes the ratios.
+ * With --loader it measures instead how fast the background loader delivers
+ * augmented Fashion-MNIST batches (images/s). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
+#include "tgsage/loader.h"
 #include "tgsage/models.h"
 #include "tgsage/optim.h"
 #include "tgsage/threads.h"
@@ -26,18 +29,49 @@ static void die(const char *what, const tg_error *e) {
     exit(1);
 }
 
+/* Augmented batches of Fashion-MNIST's training split, as the trainer
+ * consumes them: the loader thread's throughput. */
+static int bench_loader(int batch, int steps) {
+    tg_dataset d;
+    tg_error err;
+    if (tg_dataset_load("fashion-mnist", "train", &d, &err) != TG_OK) die("loader", &err);
+    tg_augment aug = {4, 1};
+    tg_loader *l = tg_loader_new(&d, batch, 1, &aug, 1, &err);
+    if (!l) die("loader", &err);
+    const float *x;
+    const int32_t *y;
+    double sum = 0;
+    tg_loader_next(l, &x, &y);  /* warm up the thread */
+    double t0 = now_s();
+    long imgs = 0;
+    for (int s = 0; s < steps; s++) {
+        int n = tg_loader_next(l, &x, &y);
+        sum += x[0];
+        imgs += n;
+    }
+    double img_s = imgs / (now_s() - t0);
+    printf("{\"name\": \"loader\", \"batch\": %d, \"augment\": true, \"img_s\": %.1f, "
+           "\"checksum\": %g}\n", batch, img_s, sum);
+    tg_loader_free(l);
+    tg_dataset_free(&d);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *name = "candidate6", *backend = "dnnl";
     int batch = 128, steps = 20, threads = 2;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--net")) name = argv[i + 1];
-        else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--backend")) backend = argv[i + 1];
+    int loader = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--loader")) loader = 1;
+        else if (v && !strcmp(argv[i], "--net")) name = v, i++;
+        else if (v && !strcmp(argv[i], "--batch")) batch = atoi(v), i++;
+        else if (v && !strcmp(argv[i], "--steps")) steps = atoi(v), i++;
+        else if (v && !strcmp(argv[i], "--threads")) threads = atoi(v), i++;
+        else if (v && !strcmp(argv[i], "--backend")) backend = v, i++;
         else {
             fprintf(stderr, "usage: tgsage_bench [--net NAME] [--batch B] [--steps S] "
-                            "[--threads T] [--backend dnnl|ref]\n");
+                            "[--threads T] [--backend dnnl|ref] [--loader]\n");
             return 2;
         }
     }
@@ -46,6 +80,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     threads = tg_threads_set(threads);
+    if (loader) return bench_loader(batch, steps * 10);
     tg_error err;
     const tg_backend *be = tg_backend_find(backend);
     if (!be) {

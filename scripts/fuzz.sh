@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # fuzz.sh [RUNS] - build the libFuzzer targets of fuzz/ with clang under
 # AddressSanitizer + UndefinedBehaviorSanitizer and run each for RUNS
-# executions (default 200000), starting from the committed fixtures as
+# executions (default 100000), starting from the committed fixtures as
 # corpus. Prints one line per target: executions, crashes. Exits non-zero
 # if any target crashed (its reproducer is left in build-fuzz/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-200000}
+runs=${1:-100000}
 command -v clang >/dev/null || { apt-get install -y -qq clang libclang-rt-14-dev >/dev/null; }
 bash scripts/setup.sh
 out=build-fuzz
@@ -27,13 +27,14 @@ for t in idx cifar npy; do
   if [ "$t" = cifar ]; then cp -n tests/fixtures/cifar/c10/*.bin "$corpus"/ 2>/dev/null || true; fi
   log="$out/fuzz_$t.log"
   set +e
-  (cd "$out" && "./fuzz_$t" -runs="$runs" -max_len=20000 -timeout=10 -rss_limit_mb=2048 \
+  (cd "$out" && "./fuzz_$t" -runs="$runs" -max_len=20000 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       "corpus_$t" >"fuzz_$t.log" 2>&1)
   rc=$?
   set -e
   execs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$' || true)
   [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
-  crashes=$(ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* 2>/dev/null | wc -l)
+  crashes=$(find "$out" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
+             -o -name 'oom-*' \) | wc -l)
   echo "fuzz_$t: executions $execs, crashes $crashes, exit $rc"
   if [ "$rc" != 0 ] || [ "$crashes" != 0 ]; then status=1; fi
 done

@@ -209,9 +209,9 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "tgsage train: %s\n", err.msg);
         return TG_EXIT_FAIL;
     }
-    fprintf(stderr, "training %s on %lld images of %s (validation %lld), %g epochs, batch "
+    fprintf(stderr, "training %s on %lld images of %s (validation %lld), %g epoch%s, batch "
             "%d, %d threads%s\n", c.net, (long long)train.n, data.spec, (long long)val.n,
-            c.epochs, c.batch, nthreads, resume ? ", resuming" : "");
+            c.epochs, c.epochs == 1 ? "" : "s", c.batch, nthreads, resume ? ", resuming" : "");
     display disp = {isatty(2), json, 0.1, -1};
     g_stop = 0;
     struct sigaction sa = {0};

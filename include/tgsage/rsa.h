@@ -1,0 +1,67 @@
+/* rsa.h - representational similarity: RDMs, their similarity, linear CKA
+ * and the teacher-guidance score TG (paper section 3.1-3.2).
+ *
+ * Features of one layer for n images are a matrix F (n x f), one flattened
+ * activation per row. An RDM is computed on a seeded random subsample of at
+ * most k columns, either per image (rows of F) or per category (the mean row
+ * of each category, categories in ascending label order):
+ *   RDM[i][j] = 1 - pearson(row_i, row_j),   RDM[i][i] = 0.
+ * A row of zero variance has no defined correlation: its correlation with
+ * every other row is taken as 0, so its dissimilarities are 1 (and its
+ * diagonal entry 0). NaN or Inf in the features is an error.
+ * Two RDMs are compared over their strict upper triangles by Pearson r
+ * (the paper's choice, the default), Spearman rho (ranks with average ties)
+ * or Kendall tau-a (tied pairs count as neither concordant nor discordant,
+ * computed exactly in O(N log N)). Matrix products go through BLAS. */
+#ifndef TGSAGE_RSA_H
+#define TGSAGE_RSA_H
+
+#include <stdint.h>
+
+#include "tgsage/error.h"
+
+typedef enum { TG_RDM_CATEGORY, TG_RDM_IMAGE } tg_rdm_unit;
+typedef enum { TG_SIM_PEARSON, TG_SIM_SPEARMAN, TG_SIM_KENDALL, TG_SIM_CKA } tg_sim_method;
+
+/* "category"/"image", "pearson"/"spearman"/"kendall"/"cka"; -1 if unknown. */
+int tg_rdm_unit_parse(const char *s);
+int tg_sim_method_parse(const char *s);
+const char *tg_rdm_unit_name(tg_rdm_unit u);
+const char *tg_sim_method_name(tg_sim_method m);
+
+/* Seeded choice of min(k, f) of the f column indices, ascending, into idx
+ * (room for min(k, f)); k <= 0 means all. Returns the count. */
+int64_t tg_rsa_subsample(int64_t f, int64_t k, uint64_t seed, int64_t *idx);
+
+/* RDM of the m rows of X (m x f, row-major, double precision result into
+ * rdm, m x m). Needs m >= 2. */
+tg_status tg_rdm_rows(const float *X, int64_t m, int64_t f, double *rdm, tg_error *err);
+
+/* The whole recipe: subsample columns of F (n x f) to at most max_features
+ * (seeded), average per category if unit is CATEGORY (labels required then,
+ * at least 3 categories), and compute the RDM. *rdm is malloc'd, *m its
+ * size (categories or images). */
+tg_status tg_rdm_compute(const float *F, int64_t n, int64_t f, const int32_t *labels,
+                         tg_rdm_unit unit, int64_t max_features, uint64_t seed,
+                         double **rdm, int64_t *m, tg_error *err);
+
+/* Similarity of two m x m RDMs over the strict upper triangle (m >= 3), by
+ * Pearson, Spearman or Kendall tau-a (TG_SIM_CKA is not an RDM measure:
+ * TG_ERR_ARG). A constant triangle gives TG_ERR_NUMERIC. */
+tg_status tg_rdm_similarity(const double *a, const double *b, int64_t m,
+                            tg_sim_method method, double *r, tg_error *err);
+
+/* Linear CKA (Kornblith et al. 2019) of X (n x p) and Y (n x q), the same n
+ * images in the same order: ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)
+ * with column-centred Xc, Yc. */
+tg_status tg_cka_linear(const float *X, int64_t p, const float *Y, int64_t q, int64_t n,
+                        double *r, tg_error *err);
+
+/* TG of candidate RDMs S[0..ns) against teacher RDMs T[0..nt), all m x m:
+ * TG = mean over t of max over s of r(S_s, T_t). best[t] (if not NULL)
+ * receives the winning candidate index and best_r[t] its r. */
+tg_status tg_tg_score(const double *const *T, int nt, const double *const *S, int ns,
+                      int64_t m, tg_sim_method method, double *tg, int *best, double *best_r,
+                      tg_error *err);
+
+#endif
