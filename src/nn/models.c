@@ -84,7 +84,7 @@ tg_graph *tg_model_build(const char *spec, int c, int h, int w, int classes,
         int strides[3] = {1, 2, 1};
         x = 0;
         for (int i = 0; i < 3; i++) {
-            char name[16];
+            char name[32];
             snprintf(name, sizeof name, "layer%d", i);
             x = tg_graph_name(g, conv_bn(g, x, 32, 3, 3, strides[i], 1), name);
         }
