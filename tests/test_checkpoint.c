@@ -141,7 +141,8 @@ static void test_bad_files_refused(void **state) {
     buf[n / 2] ^= 0x40;
     /* a foreign file */
     snprintf(bad, sizeof bad, "%s/foreign.ckpt", dir);
-    tu_write_file(bad, "PK\x03\x04 not a checkpoint at all, a zip perhaps", 46);
+    const char *zip = "PK\x03\x04 not a checkpoint at all, a zip perhaps";
+    tu_write_file(bad, zip, strlen(zip));
     expect_refused(bad, &b, "not a tgsage tensor file");
     /* another network */
     model r;
