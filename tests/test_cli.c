@@ -12,44 +12,26 @@
 #include "testutil.h"
 #include "tgsage/npy.h"
 
-static char out[65536];
 
 static const char *bin(void) {
     const char *b = getenv("TG_BIN");
     return b ? b : "./tgsage";
 }
 
-/* Run `tgsage ARGS` (stdout+stderr captured in out); returns the exit code. */
-static int run(const char *args) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin(), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
-static void expect(const char *args, int code, const char *want) {
-    int got = run(args);
-    if (got != code || !strstr(out, want))
-        fail_msg("tgsage %s: exit %d (want %d), output lacks '%s':\n%s", args, got, code,
-                 want, out);
-}
 
 static void test_help(void **state) {
     (void)state;
-    expect("--help", 0, "usage: tgsage <command>");
-    expect("", 2, "usage: tgsage");
-    expect("frobnicate", 2, "unknown command 'frobnicate'");
+    tu_expect("--help", 0, "usage: tgsage <command>");
+    tu_expect("", 2, "usage: tgsage");
+    tu_expect("frobnicate", 2, "unknown command 'frobnicate'");
     const char *cmds[] = {"train", "eval", "features"};
     for (int i = 0; i < 3; i++) {
         char args[64];
-        expect("--help", 0, cmds[i]);
+        tu_expect("--help", 0, cmds[i]);
         snprintf(args, sizeof args, "%s --help", cmds[i]);
-        expect(args, 0, "usage: tgsage");
-        expect(args, 0, "--data SPEC");
+        tu_expect(args, 0, "usage: tgsage");
+        tu_expect(args, 0, "--data SPEC");
     }
     /* every flag of train is documented */
     const char *flags[] = {"--net", "--preset", "--epochs", "--batch", "--lr", "--schedule",
@@ -57,30 +39,30 @@ static void test_help(void **state) {
                            "--seed", "--data", "--val", "--split-seed", "--train-limit",
                            "--val-limit", "--out", "--checkpoint-at", "--save-every",
                            "--resume", "--threads", "--backend", "--json"};
-    run("train --help");
+    tu_run("train --help");
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        if (!strstr(out, flags[i])) fail_msg("train --help lacks %s", flags[i]);
+        if (!strstr(tu_out, flags[i])) fail_msg("train --help lacks %s", flags[i]);
 }
 
 static void test_bad_options(void **state) {
     (void)state;
-    expect("train --epochs abc", 2, "--epochs: 'abc' is not a number");
-    expect("train --batch 0", 2, "--batch: '0' is not an integer");
-    expect("train --preset fast", 2, "preset 'fast': expected one of layerwise, cell, short");
-    expect("train --schedule wobbly", 2, "schedule 'wobbly'");
-    expect("train --optimizer adam", 2, "--optimizer 'adam'");
-    expect("train --backend gpu", 2, "--backend 'gpu'");
-    expect("train --checkpoint-at 1,x", 2, "--checkpoint-at");
-    expect("train --resume", 2, "--resume needs the --out");
-    expect("train --frob", 2, "Run 'tgsage train --help'");
-    expect("train extra", 2, "unexpected argument 'extra'");
-    expect("train --data imagenet", 1, "data 'imagenet': expected fashion-mnist");
-    expect("train --data mnist:/nonexistent", 1, "/nonexistent/train-images-idx3-ubyte");
-    expect("train --net vgg16 --train-limit 64 --val 16", 1, "unknown net 'vgg16'");
-    expect("train --val 70000", 1, "--val 70000");
-    expect("eval", 2, "--ckpt is required");
-    expect("eval --ckpt /nonexistent.ckpt", 1, "/nonexistent.ckpt");
-    expect("features --ckpt x", 2, "--layers and -o are required");
+    tu_expect("train --epochs abc", 2, "--epochs: 'abc' is not a number");
+    tu_expect("train --batch 0", 2, "--batch: '0' is not an integer");
+    tu_expect("train --preset fast", 2, "preset 'fast': expected one of layerwise, cell, short");
+    tu_expect("train --schedule wobbly", 2, "schedule 'wobbly'");
+    tu_expect("train --optimizer adam", 2, "--optimizer 'adam'");
+    tu_expect("train --backend gpu", 2, "--backend 'gpu'");
+    tu_expect("train --checkpoint-at 1,x", 2, "--checkpoint-at");
+    tu_expect("train --resume", 2, "--resume needs the --out");
+    tu_expect("train --frob", 2, "Run 'tgsage train --help'");
+    tu_expect("train extra", 2, "unexpected argument 'extra'");
+    tu_expect("train --data imagenet", 1, "data 'imagenet': expected fashion-mnist");
+    tu_expect("train --data mnist:/nonexistent", 1, "/nonexistent/train-images-idx3-ubyte");
+    tu_expect("train --net vgg16 --train-limit 64 --val 16", 1, "unknown net 'vgg16'");
+    tu_expect("train --val 70000", 1, "--val 70000");
+    tu_expect("eval", 2, "--ckpt is required");
+    tu_expect("eval --ckpt /nonexistent.ckpt", 1, "/nonexistent.ckpt");
+    tu_expect("features --ckpt x", 2, "--layers and -o are required");
 }
 
 static void test_train_eval_features(void **state) {
@@ -93,26 +75,26 @@ static void test_train_eval_features(void **state) {
              "train --net small3 --epochs 1 --batch 32 %s --json --threads 1 "
              "--checkpoint-at 0.5 --out %s",
              data, ckpt);
-    expect(args, 0, "\"status\":\"done\"");
-    assert_non_null(strstr(out, "\"train_images\":256"));
-    assert_non_null(strstr(out, "\"val_images\":64"));
-    assert_non_null(strstr(out, "epoch 0.5: validation accuracy"));
+    tu_expect(args, 0, "\"status\":\"done\"");
+    assert_non_null(strstr(tu_out, "\"train_images\":256"));
+    assert_non_null(strstr(tu_out, "\"val_images\":64"));
+    assert_non_null(strstr(tu_out, "epoch 0.5: validation accuracy"));
     assert_int_equal(access(ckpt, R_OK), 0);
     char point[600];
     snprintf(point, sizeof point, "%s/s@0.5.ckpt", dir);
     assert_int_equal(access(point, R_OK), 0);
 
     snprintf(args, sizeof args, "eval --ckpt %s %s --json", ckpt, data);
-    expect(args, 0, "\"images\":64");
+    tu_expect(args, 0, "\"images\":64");
     snprintf(args, sizeof args, "eval --ckpt %s --split test --val-limit 100", ckpt);
-    expect(args, 0, "test accuracy");
+    tu_expect(args, 0, "test accuracy");
     /* the validation images of another split are not held out: refused */
     snprintf(args, sizeof args, "eval --ckpt %s --train-limit 200 --val 64", ckpt);
-    expect(args, 1, "may not be held out");
+    tu_expect(args, 1, "may not be held out");
 
     snprintf(args, sizeof args, "features --ckpt %s %s --layers layer0,layer2 --n 50 -o %s/f",
              ckpt, data, dir);
-    expect(args, 0, "layer2.npy: 50 x 6272");
+    tu_expect(args, 0, "layer2.npy: 50 x 6272");
     char path[600];
     tg_npy a;
     tg_error err;
@@ -126,8 +108,8 @@ static void test_train_eval_features(void **state) {
     assert_true(a.ndim == 1 && a.shape[0] == 50 && a.dtype == TG_NPY_I32);
     tg_npy_free(&a);
     snprintf(args, sizeof args, "features --ckpt %s %s --layers L9 -o %s/g", ckpt, data, dir);
-    expect(args, 1, "has no layer 'L9'");
-    assert_non_null(strstr(out, "layer0 layer1 layer2"));
+    tu_expect(args, 1, "has no layer 'L9'");
+    assert_non_null(strstr(tu_out, "layer0 layer1 layer2"));
     tu_rmtree(dir);
 }
 
@@ -160,10 +142,10 @@ static void test_interrupt_and_resume(void **state) {
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 130);
     FILE *f = fopen(logf, "r");
-    size_t n = fread(out, 1, sizeof out - 1, f);
-    out[n] = '\0';
+    size_t n = fread(tu_out, 1, sizeof tu_out - 1, f);
+    tu_out[n] = '\0';
     fclose(f);
-    if (!strstr(out, "--resume")) fail_msg("no resume hint in:\n%s", out);
+    if (!strstr(tu_out, "--resume")) fail_msg("no resume hint in:\n%s", tu_out);
     char args[2048];
     snprintf(args, sizeof args,
              "train --net small3 --epochs 20 --batch 32 --train-limit 512 --val 64 "
@@ -172,11 +154,11 @@ static void test_interrupt_and_resume(void **state) {
     /* resuming with another budget is refused, naming both */
     char other[2100];
     snprintf(other, sizeof other, "%s --epochs 3", args);
-    expect(other, 1, "20 epochs; this run has seed 1, batch 32, 3 epochs");
+    tu_expect(other, 1, "20 epochs; this run has seed 1, batch 32, 3 epochs");
     /* the same command plus --resume finishes the run; stopped early again
      * via a short budget would change it, so let it run to the end */
-    expect(args, 0, "\"resumed\":true");
-    assert_non_null(strstr(out, "\"status\":\"done\""));
+    tu_expect(args, 0, "\"resumed\":true");
+    assert_non_null(strstr(tu_out, "\"status\":\"done\""));
     assert_int_equal(access(resume, F_OK), -1);
     tu_rmtree(dir);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 const char *tu_fixture(const char *name) {
     static char buf[4096];
@@ -49,4 +50,25 @@ double tu_max_err(const float *a, const float *b, size_t n, double atol,
         if (!(e <= worst)) worst = e;  /* NaN propagates as the worst */
     }
     return worst;
+}
+
+char tu_out[65536];
+
+int tu_run(const char *args) {
+    const char *bin = getenv("TG_BIN");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : "./tgsage", args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(tu_out, 1, sizeof tu_out - 1, p);
+    tu_out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void tu_expect(const char *args, int code, const char *want) {
+    int got = tu_run(args);
+    if (got != code || !strstr(tu_out, want))
+        fail_msg("tgsage %s: exit %d (want %d), output lacks '%s':\n%s", args, got, code, want,
+                 tu_out);
 }

@@ -23,4 +23,11 @@ void tu_fill_uniform(tg_rng *r, float *a, size_t n, float lo, float hi);
 double tu_max_err(const float *a, const float *b, size_t n, double atol,
                   double rtol);
 
+/* Run `$TG_BIN ARGS` (default ./tgsage), stdout and stderr into tu_out;
+ * returns the exit code. */
+extern char tu_out[65536];
+int tu_run(const char *args);
+/* tu_run, then fail unless the exit code is `code` and the output holds want */
+void tu_expect(const char *args, int code, const char *want);
+
 #endif

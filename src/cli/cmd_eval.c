@@ -28,10 +28,9 @@ static void help(FILE *f) {
 
 int tg_cmd_eval(int argc, char **argv) {
     static const struct option longs[] = {
-        {"ckpt", 1, 0, 'k'},        {"split", 1, 0, 'p'},       {"data", 1, 0, 'd'},
-        {"val", 1, 0, 'v'},         {"split-seed", 1, 0, 'x'},  {"train-limit", 1, 0, 'T'},
-        {"val-limit", 1, 0, 'V'},   {"batch", 1, 0, 'b'},       {"threads", 1, 0, 't'},
-        {"json", 0, 0, 'j'},        {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+        {"ckpt", 1, 0, 'k'},        {"split", 1, 0, 'p'},
+        {"batch", 1, 0, 'b'},       {"threads", 1, 0, 't'},
+        {"json", 0, 0, 'j'},        TG_CLI_DATA_OPTIONS, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "eval", *ckpt = NULL, *split = "val";
     tg_cli_data data = TG_CLI_DATA_DEFAULT;
     long batch = 256, threads = 0;
@@ -39,14 +38,13 @@ int tg_cmd_eval(int argc, char **argv) {
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         int bad = 0;
+        if (tg_cli_data_option(cmd, ch, optarg, &data, &bad)) {
+            if (bad) return TG_EXIT_USAGE;
+            continue;
+        }
         switch (ch) {
         case 'k': ckpt = optarg; break;
         case 'p': split = optarg; break;
-        case 'd': data.spec = optarg; break;
-        case 'v': bad = tg_cli_int(cmd, "--val", optarg, 1, 1L << 31, &data.val); break;
-        case 'x': bad = tg_cli_int(cmd, "--split-seed", optarg, 0, 1L << 62, &data.split_seed); break;
-        case 'T': bad = tg_cli_int(cmd, "--train-limit", optarg, 0, 1L << 31, &data.train_limit); break;
-        case 'V': bad = tg_cli_int(cmd, "--val-limit", optarg, 0, 1L << 31, &data.val_limit); break;
         case 'b': bad = tg_cli_int(cmd, "--batch", optarg, 1, 65536, &batch); break;
         case 't': bad = tg_cli_int(cmd, "--threads", optarg, 0, 1024, &threads); break;
         case 'j': json = 1; break;

@@ -113,11 +113,10 @@ int tg_cmd_train(int argc, char **argv) {
         {"batch", 1, 0, 'b'},        {"lr", 1, 0, 'l'},        {"schedule", 1, 0, 'S'},
         {"optimizer", 1, 0, 'O'},    {"momentum", 1, 0, 'm'},  {"wd", 1, 0, 'w'},
         {"clip", 1, 0, 'c'},         {"no-augment", 0, 0, 'A'}, {"seed", 1, 0, 's'},
-        {"data", 1, 0, 'd'},         {"val", 1, 0, 'v'},       {"split-seed", 1, 0, 'x'},
-        {"train-limit", 1, 0, 'T'},  {"val-limit", 1, 0, 'V'}, {"out", 1, 0, 'o'},
+        {"out", 1, 0, 'o'},
         {"checkpoint-at", 1, 0, 'C'}, {"save-every", 1, 0, 'E'}, {"resume", 0, 0, 'R'},
         {"threads", 1, 0, 't'},      {"backend", 1, 0, 'B'},   {"json", 0, 0, 'j'},
-        {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
+        TG_CLI_DATA_OPTIONS, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "train";
     tg_error err;
     tg_train_config c;
@@ -139,6 +138,10 @@ int tg_cmd_train(int argc, char **argv) {
     while ((ch = getopt_long(argc, argv, "ho:", longs, NULL)) != -1) {
         int bad = 0;
         long v;
+        if (tg_cli_data_option(cmd, ch, optarg, &data, &bad)) {
+            if (bad) return TG_EXIT_USAGE;
+            continue;
+        }
         switch (ch) {
         case 'n': snprintf(c.net, sizeof c.net, "%s", optarg); break;
         case 'P': break;
@@ -160,11 +163,6 @@ int tg_cmd_train(int argc, char **argv) {
         case 'c': bad = tg_cli_double(cmd, "--clip", optarg, 0, 1e9, &c.opt.clip_norm); break;
         case 'A': c.augment = 0; break;
         case 's': bad = tg_cli_int(cmd, "--seed", optarg, 0, 1L << 62, &seed); break;
-        case 'd': data.spec = optarg; break;
-        case 'v': bad = tg_cli_int(cmd, "--val", optarg, 1, 1L << 31, &data.val); break;
-        case 'x': bad = tg_cli_int(cmd, "--split-seed", optarg, 0, 1L << 62, &data.split_seed); break;
-        case 'T': bad = tg_cli_int(cmd, "--train-limit", optarg, 0, 1L << 31, &data.train_limit); break;
-        case 'V': bad = tg_cli_int(cmd, "--val-limit", optarg, 0, 1L << 31, &data.val_limit); break;
         case 'o': snprintf(c.out, sizeof c.out, "%s", optarg); break;
         case 'C':
             if (parse_points(optarg, &c)) {

@@ -26,6 +26,17 @@ tg_status tg_cli_load_data(const tg_cli_data *o, tg_dataset *train, tg_dataset *
     return TG_OK;
 }
 
+int tg_cli_data_option(const char *cmd, int ch, const char *arg, tg_cli_data *d, int *bad) {
+    switch (ch) {
+    case 'd': d->spec = arg, d->given = 1; return 1;
+    case 'v': *bad = tg_cli_int(cmd, "--val", arg, 1, 1L << 31, &d->val); return 1;
+    case 'x': *bad = tg_cli_int(cmd, "--split-seed", arg, 0, 1L << 62, &d->split_seed); return 1;
+    case 'T': *bad = tg_cli_int(cmd, "--train-limit", arg, 0, 1L << 31, &d->train_limit); return 1;
+    case 'V': *bad = tg_cli_int(cmd, "--val-limit", arg, 0, 1L << 31, &d->val_limit); return 1;
+    }
+    return 0;
+}
+
 const char *tg_cli_data_help(void) {
     return "  --data SPEC         fashion-mnist, mnist:DIR, cifar10:DIR,\n"
            "                      cifar100:DIR[:coarse] or npy:IMAGES.npy,LABELS.npy\n"

@@ -13,6 +13,11 @@ static const tg_command COMMANDS[] = {
     {"eval", "accuracy of a trained checkpoint on the validation or test split",
      tg_cmd_eval},
     {"features", "write the activations of named layers as .npy files", tg_cmd_features},
+    {"rdm", "representational dissimilarity matrix of a feature matrix", tg_cmd_rdm},
+    {"compare", "similarity of two RDMs (or linear CKA of two feature matrices)",
+     tg_cmd_compare},
+    {"teacher", "make a teacher file from a network, recordings or RDMs", tg_cmd_teacher},
+    {"tg", "teacher guidance (and score) of a trained candidate", tg_cmd_tg},
 };
 #define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

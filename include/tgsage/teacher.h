@@ -1,0 +1,49 @@
+/* teacher.h - a teacher: the RDMs of its observed layers on fixed images.
+ *
+ * A teacher is saved once as a small self-describing file and reused by
+ * every worker. It holds one RDM per observed layer (or brain region), which
+ * images of which split of which dataset they cover (indices, their labels
+ * and the dataset's fingerprint), the RDM unit and the similarity method.
+ * A teacher loaded against other data is refused (tg_teacher_check_data).
+ * The file is a tgsage tensor file (tensorfile.h): tensors "rdm.<i>" (f64,
+ * m x m), "images" and "labels" (i32, n); metadata JSON with format
+ * "tgsage-teacher", version, layer names, unit, method, fingerprint. */
+#ifndef TGSAGE_TEACHER_H
+#define TGSAGE_TEACHER_H
+
+#include <stdint.h>
+
+#include "tgsage/dataset.h"
+#include "tgsage/rsa.h"
+
+#define TG_TEACHER_VERSION 1
+#define TG_TEACHER_MAX_LAYERS 64
+
+typedef struct {
+    int nlayers;
+    char names[TG_TEACHER_MAX_LAYERS][64];
+    double *rdms[TG_TEACHER_MAX_LAYERS];  /* each m x m */
+    int64_t m;
+    tg_rdm_unit unit;
+    tg_sim_method method;
+    int64_t n;                 /* images covered; 0 when not tied to images */
+    int32_t *images;           /* (n) indices into the split */
+    int32_t *labels;           /* (n) their labels */
+    char data_fingerprint[33]; /* of the split the indices refer to; "" if none */
+    char data[512];            /* description of that data */
+    char source[512];          /* where the RDMs came from */
+    int64_t max_features;
+    uint64_t seed;
+} tg_teacher;
+
+tg_status tg_teacher_save(const char *path, const tg_teacher *t, tg_error *err);
+tg_status tg_teacher_load(const char *path, tg_teacher *t, tg_error *err);
+void tg_teacher_free(tg_teacher *t);
+/* Add a layer (the RDM is copied); m must agree with earlier layers. */
+tg_status tg_teacher_add(tg_teacher *t, const char *name, const double *rdm, int64_t m,
+                         tg_error *err);
+/* Check that d is the data the teacher was made on (fingerprint, and the
+ * labels at its image indices). */
+tg_status tg_teacher_check_data(const tg_teacher *t, const tg_dataset *d, tg_error *err);
+
+#endif
