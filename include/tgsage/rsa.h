@@ -12,7 +12,14 @@
  * Two RDMs are compared over their strict upper triangles by Pearson r
  * (the paper's choice, the default), Spearman rho (ranks with average ties)
  * or Kendall tau-a (tied pairs count as neither concordant nor discordant,
- * computed exactly in O(N log N)). Matrix products go through BLAS. */
+ * computed exactly in O(N log N)). Matrix products go through BLAS.
+ *
+ * Precision: means and norms are double, the Gram matrix of the scaled rows
+ * is single precision (ssyrk), the RDM double: entries are within a few
+ * 1e-7 of float64's (src/rsa/rdm.c says why and how much). Similarities,
+ * CKA and TG are double throughout. Every status below is a tg_status
+ * with a message in err; TG_ERR_ARG for out-of-range sizes or arguments,
+ * TG_ERR_NUMERIC for NaN/Inf and for correlations that do not exist. */
 #ifndef TGSAGE_RSA_H
 #define TGSAGE_RSA_H
 
@@ -34,32 +41,50 @@ const char *tg_sim_method_name(tg_sim_method m);
 int64_t tg_rsa_subsample(int64_t f, int64_t k, uint64_t seed, int64_t *idx);
 
 /* RDM of the m rows of X (m x f, row-major, double precision result into
- * rdm, m x m). Needs m >= 2. */
+ * rdm, m x m). Needs m >= 2 and f >= 1 (else TG_ERR_ARG); a NaN or Inf is
+ * TG_ERR_NUMERIC naming its row and column. */
 tg_status tg_rdm_rows(const float *X, int64_t m, int64_t f, double *rdm, tg_error *err);
 
 /* The whole recipe: subsample columns of F (n x f) to at most max_features
- * (seeded), average per category if unit is CATEGORY (labels required then,
- * at least 3 categories), and compute the RDM. *rdm is malloc'd, *m its
- * size (categories or images). */
+ * (seeded; 0 means all columns, negative is TG_ERR_ARG), average per
+ * category if unit is CATEGORY (labels required then, at least 3
+ * categories, else TG_ERR_ARG naming the count), and compute the RDM.
+ * *rdm is allocated here (release it with free()), *m its size
+ * (categories or images); on failure *rdm is NULL and *m 0. A NaN or Inf
+ * anywhere in F (sampled or not) is TG_ERR_NUMERIC naming its row and
+ * column. With max_features 0 or >= f every column is used, and the image
+ * RDM equals tg_rdm_rows on F. */
 tg_status tg_rdm_compute(const float *F, int64_t n, int64_t f, const int32_t *labels,
                          tg_rdm_unit unit, int64_t max_features, uint64_t seed,
                          double **rdm, int64_t *m, tg_error *err);
 
-/* Similarity of two m x m RDMs over the strict upper triangle (m >= 3), by
- * Pearson, Spearman or Kendall tau-a (TG_SIM_CKA is not an RDM measure:
- * TG_ERR_ARG). A constant triangle gives TG_ERR_NUMERIC. */
+/* Similarity of two m x m RDMs over the strict upper triangle (m >= 3,
+ * else TG_ERR_ARG), by Pearson, Spearman or Kendall tau-a (TG_SIM_CKA is
+ * not an RDM measure: TG_ERR_ARG). A constant triangle, or a NaN or Inf in
+ * it, gives TG_ERR_NUMERIC (the message names the RDM and the entry). The
+ * result does not depend on the thread count. */
 tg_status tg_rdm_similarity(const double *a, const double *b, int64_t m,
                             tg_sim_method method, double *r, tg_error *err);
 
+/* The same measures on two plain vectors of n >= 2 entries (e.g. RDM
+ * triangles already flattened), with the same errors. */
+tg_status tg_sim_vectors(const double *a, const double *b, int64_t n,
+                         tg_sim_method method, double *r, tg_error *err);
+
 /* Linear CKA (Kornblith et al. 2019) of X (n x p) and Y (n x q), the same n
  * images in the same order: ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)
- * with column-centred Xc, Yc. */
+ * with column-centred Xc, Yc, in double. n < 2 or p, q < 1 is TG_ERR_ARG;
+ * a NaN or Inf (named by row and column), or a side whose columns are all
+ * constant, TG_ERR_NUMERIC. */
 tg_status tg_cka_linear(const float *X, int64_t p, const float *Y, int64_t q, int64_t n,
                         double *r, tg_error *err);
 
 /* TG of candidate RDMs S[0..ns) against teacher RDMs T[0..nt), all m x m:
  * TG = mean over t of max over s of r(S_s, T_t). best[t] (if not NULL)
- * receives the winning candidate index and best_r[t] its r. */
+ * receives the winning candidate index (the lowest among equal r) and
+ * best_r[t] (if not NULL) its r. Needs nt, ns >= 1 and m >= 3, and a
+ * method of tg_rdm_similarity (TG_SIM_CKA is TG_ERR_ARG: CKA needs the
+ * features); errors as there, naming "teacher RDM t" / "candidate RDM s". */
 tg_status tg_tg_score(const double *const *T, int nt, const double *const *S, int ns,
                       int64_t m, tg_sim_method method, double *tg, int *best, double *best_r,
                       tg_error *err);
