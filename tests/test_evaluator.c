@@ -117,6 +117,7 @@ static void test_teacher_file(void **state) {
     print_message("other data: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "made on other data"));
     /* a checkpoint is not a teacher */
+    tg_teacher_free(&u);
     assert_int_equal(tg_teacher_load(final_ckpt, &u, &err), TG_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "not a tgsage teacher file"));
     tg_teacher_free(&u);
@@ -159,6 +160,10 @@ static void test_commands(void **state) {
     snprintf(a, sizeof a, "rdm --features %s/f/L1.npy --labels %s/f/labels.npy -o %s/l1.npy "
              "--max-features 300 --seed 2", dir, dir, dir);
     tu_expect(a, 0, "10 x 10");
+    /* features and labels of different lengths */
+    snprintf(a, sizeof a, "rdm --features %s/f/L1.npy --labels %s/l3.npy -o %s/x.npy", dir,
+             dir, dir);
+    tu_expect(a, 1, "labels for 200 rows");
     snprintf(a, sizeof a, "compare %s/l3.npy %s/l3.npy", dir, dir);
     tu_expect(a, 0, "1\n");
     snprintf(a, sizeof a, "compare %s/l1.npy %s/l3.npy --method kendall", dir, dir);

@@ -37,6 +37,7 @@ typedef struct {
 } tg_teacher;
 
 tg_status tg_teacher_save(const char *path, const tg_teacher *t, tg_error *err);
+/* *t is overwritten (free a loaded teacher first); zeroed on failure. */
 tg_status tg_teacher_load(const char *path, tg_teacher *t, tg_error *err);
 void tg_teacher_free(tg_teacher *t);
 /* Add a layer (the RDM is copied); m must agree with earlier layers. */
