@@ -276,7 +276,6 @@ static void test_augment(void **state) {
         assert_true(fabs(s / 784) < 1e-4 && fabs(q / 784 - 1) < 1e-3);
         read_shift(a, &dy, &dx, &flip);
         assert_true(dy >= -4 && dy <= 4 && dx >= -4 && dx <= 4);
-        /* the pixel at the crop's origin is the shifted ramp value */
         count[flip][dy + 4][dx + 4]++;
     }
     for (int f = 0; f < 2; f++)

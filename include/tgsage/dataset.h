@@ -57,5 +57,9 @@ tg_status tg_dataset_load_npy(const char *files, const char *split, tg_dataset *
 
 /* Image i as floats, standardised per image (see prep.h), into out (c*h*w). */
 void tg_dataset_image(const tg_dataset *d, int64_t i, float *out);
+/* n images into out (n, c, h, w), in parallel: images idx[0..n) if idx is
+ * not NULL, else first .. first+n-1. */
+void tg_dataset_images(const tg_dataset *d, const int32_t *idx, int64_t first, int n,
+                       float *out);
 
 #endif

@@ -8,11 +8,9 @@
 /* Per-image standardisation (TensorFlow's per_image_standardization, the
  * paper's preprocessing): an image of `size` values becomes
  * (x - mean) / max(std, 1/sqrt(size)), so a constant image maps to zeros.
- * One image, single-threaded (for loader threads): */
+ * One image, single-threaded (the loader thread and tg_dataset_images call
+ * it per image). */
 void tg_standardize_image_u8(const uint8_t *px, size_t size, float *out);
 void tg_standardize_image_f32(const float *px, size_t size, float *out);
-/* n images (n, size), in parallel over images: */
-void tg_standardize_u8(const uint8_t *px, int64_t n, size_t size, float *out);
-void tg_standardize_f32(const float *px, int64_t n, size_t size, float *out);
 
 #endif

@@ -57,7 +57,7 @@ const char *tg_cli_data_help(void);
 tg_status tg_cli_load_eval_split(const tg_cli_data *o, const char *split,
                                  const char *trained_on, tg_dataset *out, tg_error *err);
 
-/* .npy inputs of the representation commands (cmd_rdm.c) */
+/* .npy inputs of the representation commands (npy_inputs.c) */
 tg_status tg_cli_read_f64(const char *path, int want_ndim, double **out, int64_t *rows,
                           int64_t *cols, tg_error *err);
 tg_status tg_cli_read_f32_matrix(const char *path, float **out, int64_t *rows, int64_t *cols,

@@ -140,8 +140,7 @@ int tg_cmd_features(int argc, char **argv) {
     }
     for (long i = 0; i < n; i += batch) {
         int nb = (int)(n - i < batch ? n - i : batch);
-#pragma omp parallel for schedule(static)
-        for (int j = 0; j < nb; j++) tg_dataset_image(&d, i + j, x + (size_t)j * size);
+        tg_dataset_images(&d, NULL, i, nb, x);
         if (tg_net_forward(t.net, x, nb, 0, &err) != TG_OK) {
             fprintf(stderr, "tgsage features: %s\n", err.msg);
             goto done;

@@ -241,3 +241,10 @@ void tg_dataset_image(const tg_dataset *d, int64_t i, float *out) {
     if (d->u8) tg_standardize_image_u8(d->u8 + (size_t)i * sz, sz, out);
     else tg_standardize_image_f32(d->f32 + (size_t)i * sz, sz, out);
 }
+
+void tg_dataset_images(const tg_dataset *d, const int32_t *idx, int64_t first, int n,
+                       float *out) {
+    const size_t size = image_size(d);
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < n; j++) tg_dataset_image(d, idx ? idx[j] : first + j, out + (size_t)j * size);
+}

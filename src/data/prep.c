@@ -25,15 +25,3 @@ void tg_standardize_image_u8(const uint8_t *px, size_t size, float *out) {
 void tg_standardize_image_f32(const float *px, size_t size, float *out) {
     STANDARDIZE(px, size, out);
 }
-
-void tg_standardize_u8(const uint8_t *px, int64_t n, size_t size, float *out) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        tg_standardize_image_u8(px + (size_t)i * size, size, out + (size_t)i * size);
-}
-
-void tg_standardize_f32(const float *px, int64_t n, size_t size, float *out) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        tg_standardize_image_f32(px + (size_t)i * size, size, out + (size_t)i * size);
-}

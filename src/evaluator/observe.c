@@ -49,8 +49,7 @@ tg_status tg_observe_rdms(tg_net *net, const int *nodes, int nn, const tg_datase
             }
             labels[i + j] = d->labels[images[i + j]];
         }
-#pragma omp parallel for schedule(static)
-        for (int j = 0; j < nb; j++) tg_dataset_image(d, images[i + j], x + (size_t)j * size);
+        tg_dataset_images(d, images + i, 0, nb, x);
         if ((st = tg_net_forward(net, x, nb, 0, err)) != TG_OK) goto done;
         for (int l = 0; l < nn; l++) {
             const float *a = tg_net_activation(net, nodes[l]);

@@ -63,8 +63,7 @@ tg_status tg_evaluate(tg_net *net, const tg_dataset *d, double *acc, double *los
     tg_status st = TG_OK;
     for (int64_t i = 0; i < d->n && st == TG_OK; i += B) {
         int nb = (int)(d->n - i < B ? d->n - i : B);
-#pragma omp parallel for schedule(static)
-        for (int j = 0; j < nb; j++) tg_dataset_image(d, i + j, x + (size_t)j * size);
+        tg_dataset_images(d, NULL, i, nb, x);
         double l;
         int c;
         st = tg_net_forward(net, x, nb, 0, err);
