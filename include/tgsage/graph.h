@@ -59,6 +59,12 @@ int tg_graph_concat(tg_graph *g, int n, const int *ins);
 int tg_graph_linear(tg_graph *g, int in, int out);
 /* Name a node (the evaluator observes named layers: "L1"); returns node. */
 int tg_graph_name(tg_graph *g, int node, const char *name);
+/* Give a conv, BN or linear node a module path ("layers.3.conv"): its
+ * parameters are then named as PyTorch names a module's state
+ * ("layers.3.conv.weight", "layers.3.bn.running_mean") instead of by node
+ * id ("n3.conv.w"), so a genome's checkpoint exports under the names its
+ * PyTorch module uses. Returns node. */
+int tg_graph_module(tg_graph *g, int node, const char *path);
 
 int tg_graph_nodes(const tg_graph *g);
 /* -1 if no node has that name */
@@ -71,7 +77,8 @@ void tg_graph_node_shape(const tg_graph *g, int node, int *c, int *h, int *w);
 /* ---- compiled networks ------------------------------------------------ */
 
 typedef struct {
-    char name[48];       /* "n3.conv.w", "n4.bn.gamma", "n9.fc.b" ... */
+    char name[96];       /* "n3.conv.w", "n4.bn.gamma", "n9.fc.b", or
+                          * "<module>.weight" ... (tg_graph_module) */
     int ndim;
     int dims[4];
     size_t size;

@@ -192,6 +192,22 @@ int tg_graph_name(tg_graph *g, int node, const char *name) {
     return node;
 }
 
+int tg_graph_module(tg_graph *g, int node, const char *path) {
+    if (g->failed) return -1;
+    if (node < 0 || node >= g->n)
+        return tg_graph_fail(g, "module '%s': node %d does not exist", path, node);
+    tg_node_kind k = g->nodes[node].kind;
+    if (k != TG_NODE_CONV && k != TG_NODE_BN && k != TG_NODE_LINEAR)
+        return tg_graph_fail(g, "module '%s': node %d has no parameters", path, node);
+    if (!path[0] || strlen(path) >= sizeof g->nodes[node].module)
+        return tg_graph_fail(g, "module path '%s' is empty or too long", path);
+    for (int i = 0; i < g->n; i++)
+        if (i != node && strcmp(g->nodes[i].module, path) == 0)
+            return tg_graph_fail(g, "module path '%s' is already node %d", path, i);
+    strcpy(g->nodes[node].module, path);
+    return node;
+}
+
 int tg_graph_nodes(const tg_graph *g) { return g->n; }
 
 int tg_graph_find(const tg_graph *g, const char *name) {

@@ -10,6 +10,7 @@ typedef struct {
     int *in;
     int c, h, w;                 /* output shape per image */
     char name[32];
+    char module[80];             /* parameter prefix ("layers.3.conv"), "" if none */
     /* op parameters: conv (k, kh, kw, stride, dil, groups, bias),
      * pools (kh == kw window, stride), linear (k outputs) */
     int k, kh, kw, stride, dil, groups, bias;

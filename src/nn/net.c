@@ -55,9 +55,14 @@ static size_t node_size(const tg_node *n) { return (size_t)n->c * n->h * n->w; }
 
 /* ---- parameters ------------------------------------------------------ */
 
-static void add_param(tg_param *p, int node, const char *what, int ndim,
-                      const int *dims) {
-    snprintf(p->name, sizeof p->name, "n%d.%s", node, what);
+/* what is "kind.field" ("bn.gamma"); with a module path the name is
+ * "<module>.<torch field>" ("layers.3.bn.weight") */
+static void add_param(tg_param *p, const tg_node *n, int node, const char *what,
+                      const char *torch_field, int ndim, const int *dims) {
+    if (n->module[0])
+        snprintf(p->name, sizeof p->name, "%s.%s", n->module, torch_field);
+    else
+        snprintf(p->name, sizeof p->name, "n%d.%s", node, what);
     p->ndim = ndim;
     p->size = 1;
     for (int i = 0; i < 4; i++) {
@@ -77,22 +82,22 @@ static void describe(const tg_graph *g, exec_node *x, tg_param *p, tg_param *st,
         if (x) x[i].p0 = a, x[i].s0 = b;
         if (n->kind == TG_NODE_CONV) {
             int d[4] = {n->k, in->c / n->groups, n->kh, n->kw};
-            if (p) add_param(&p[a], i, "conv.w", 4, d);
+            if (p) add_param(&p[a], n, i, "conv.w", "weight", 4, d);
             a++;
             if (n->bias) {
-                if (p) add_param(&p[a], i, "conv.b", 1, &n->k);
+                if (p) add_param(&p[a], n, i, "conv.b", "bias", 1, &n->k);
                 a++;
             }
         } else if (n->kind == TG_NODE_BN) {
-            if (p) add_param(&p[a], i, "bn.gamma", 1, &n->c);
-            if (p) add_param(&p[a + 1], i, "bn.beta", 1, &n->c);
-            if (st) add_param(&st[b], i, "bn.running_mean", 1, &n->c);
-            if (st) add_param(&st[b + 1], i, "bn.running_var", 1, &n->c);
+            if (p) add_param(&p[a], n, i, "bn.gamma", "weight", 1, &n->c);
+            if (p) add_param(&p[a + 1], n, i, "bn.beta", "bias", 1, &n->c);
+            if (st) add_param(&st[b], n, i, "bn.running_mean", "running_mean", 1, &n->c);
+            if (st) add_param(&st[b + 1], n, i, "bn.running_var", "running_var", 1, &n->c);
             a += 2, b += 2;
         } else if (n->kind == TG_NODE_LINEAR) {
             int d[2] = {n->k, in->c};
-            if (p) add_param(&p[a], i, "fc.w", 2, d);
-            if (p) add_param(&p[a + 1], i, "fc.b", 1, &n->k);
+            if (p) add_param(&p[a], n, i, "fc.w", "weight", 2, d);
+            if (p) add_param(&p[a + 1], n, i, "fc.b", "bias", 1, &n->k);
             a += 2;
         }
         if (x) x[i].np = a - x[i].p0;
