@@ -31,6 +31,17 @@ typedef struct {
     int nchoices;        /* >= 2, or 1 for a forced choice */
     int cond;            /* -1 or an earlier dimension */
     int cond_min;
+    /* Structure, for algorithms that model it (the RL controller: one LSTM
+     * step per layer or block, one softmax head per group shared across
+     * steps, connections from the states of two steps): */
+    int step;            /* the layer or block the choice belongs to; -1 for
+                          * the network as a whole (nlayers, concat flags) */
+    char group[16];      /* "nlayers", "filters", "kh", "kw", "stride", "act",
+                          * "norm", "in" (layer-wise); "inputs", "ops",
+                          * "concat" (cell) */
+    int edge_src;        /* group "in": the source of the connection into
+                          * layer `step` (-1 the image, else a layer); -2
+                          * otherwise */
 } tg_dim;
 
 tg_space *tg_space_parse(const char *spec, tg_error *err);
