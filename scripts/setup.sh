@@ -14,10 +14,12 @@ PKGS=(
   libxxhash-dev            # dataset fingerprints (XXH3-128)
   libcmocka-dev            # unit tests
   dataset-fashion-mnist    # the embedded default dataset
+  python3-torch python3-numpy   # the export parity test runs the exported module
 )
-# reference fixtures and the PyTorch side of the benchmark (optional for the build)
-if [ "${TG_SETUP_TORCH:-0}" = 1 ]; then
-  PKGS+=(python3-torch python3-numpy python3-scipy)
+# fixture generators and the peers of the benchmarks (optional for the build
+# and the suite)
+if [ "${TG_SETUP_BENCH:-${TG_SETUP_TORCH:-0}}" = 1 ]; then
+  PKGS+=(python3-scipy python3-optuna)
 fi
 
 missing=()

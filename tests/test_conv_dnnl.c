@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../src/nn/conv_tune.h"
 #include "testutil.h"
 #include "tgsage/backend.h"
 #include "tgsage/ops.h"
@@ -191,6 +193,72 @@ static void test_mixed(void **state) {
     run_table("plain,blocked,wino", 1);
 }
 
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, ch;
+    while ((ch = fgetc(f)) != EOF) n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+/* Measured strategies (conv_tune.h): a new shape is timed, its choice
+ * appended to the cache file and the plan still matches the reference; the
+ * same shape again is read from the file (no new line); a line written by
+ * hand is honoured and an unreadable one skipped; small shapes are not
+ * timed. */
+static void test_tuned(void **state) {
+    (void)state;
+    char path[] = "/tmp/tg_tune_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    setenv("TG_TUNE_CACHE", path, 1);
+    setenv("TG_DNNL_TUNE", "1", 1);
+    unsetenv("TG_DNNL_LAYOUT");
+    tg_threads_set(2);
+    const conv_case big = {2, 128, 7, 7, 128, 3, 3, 1, 1, 1, 0};
+    assert_int_equal(run_case(&big, 7), 0);
+    assert_int_equal(count_lines(path), 1);
+    assert_int_equal(run_case(&big, 8), 0);
+    assert_int_equal(count_lines(path), 1);
+    /* a line of garbage and one naming a strategy this version does not
+     * have are skipped: the shape is timed and appended */
+    const conv_case five = {2, 64, 7, 7, 96, 5, 5, 1, 1, 1, 1};
+    char key[160];
+    tg_conv2d_shape sh;
+    assert_int_equal(tg_conv2d_shape_init(&sh, 2, 64, 7, 7, 96, 5, 5, 1, 1, 1, NULL), TG_OK);
+    conv_tune_key(&sh, conv_tune_isa(), tg_threads_get(), key, sizeof key);
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    fprintf(f, "garbage\n%s turbo plain plain\n", key);
+    fclose(f);
+    int before = count_lines(path);
+    assert_int_equal(run_case(&five, 9), 0);
+    assert_int_equal(count_lines(path), before + 1);
+    assert_int_equal(run_case(&five, 10), 0);  /* now found */
+    assert_int_equal(count_lines(path), before + 1);
+    /* a hand-written choice is honoured (nothing timed, nothing appended)
+     * and the plan it makes is right */
+    const conv_case one7 = {2, 128, 7, 7, 128, 1, 7, 1, 1, 1, 0};
+    assert_int_equal(tg_conv2d_shape_init(&sh, 2, 128, 7, 7, 128, 1, 7, 1, 1, 1, NULL), TG_OK);
+    conv_tune_key(&sh, conv_tune_isa(), tg_threads_get(), key, sizeof key);
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fprintf(f, "%s plain nhwc plain\n", key);
+    fclose(f);
+    before = count_lines(path);
+    assert_int_equal(run_case(&one7, 12), 0);
+    assert_int_equal(count_lines(path), before);
+    /* too little work to time */
+    const conv_case tiny = {1, 3, 7, 7, 4, 3, 3, 1, 1, 1, 1};
+    assert_int_equal(run_case(&tiny, 11), 0);
+    assert_int_equal(count_lines(path), before);
+    unsetenv("TG_TUNE_CACHE");
+    setenv("TG_DNNL_TUNE", "0", 1);
+    unlink(path);
+}
+
 /* Shapes that cannot work come back as an error, never a crash. */
 static void test_bad_shapes(void **state) {
     (void)state;
@@ -231,6 +299,7 @@ int main(void) {
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_nhwc),
         cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_tuned),
         cmocka_unit_test(test_bad_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

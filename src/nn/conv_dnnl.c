@@ -90,8 +90,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "conv_tune.h"
 #include "tgsage/backend.h"
+#include "tgsage/threads.h"
 
 /* Layout strategies, chosen per pass (see the header comment). */
 enum { STRAT_PLAIN, STRAT_BLOCKED, STRAT_WINO, STRAT_NHWC, STRAT_COUNT };
@@ -473,9 +476,13 @@ static int strategy_from_env(int strat[PASS_COUNT]) {
     return n == 1 || n == PASS_COUNT;
 }
 
+static void strategy_tuned(const tg_conv2d_shape *s, int strat[PASS_COUNT]);
+
+/* TG_DNNL_LAYOUT, else the measured choice of this machine (conv_tune.h),
+ * else the heuristic. */
 static tg_conv_plan *conv_plan_new(const tg_conv2d_shape *s, tg_error *err) {
     int strat[PASS_COUNT];
-    if (!strategy_from_env(strat)) strategy_pick(s, strat);
+    if (!strategy_from_env(strat)) strategy_tuned(s, strat);
     return plan_create(s, strat, err);
 }
 
@@ -617,3 +624,107 @@ const tg_backend tg_backend_dnnl = {
     .conv_forward = conv_forward,
     .conv_backward = conv_backward,
 };
+
+/* ---- measured strategies (conv_tune.h) -------------------------------- */
+
+/* Convolutions with less work than this per pass keep the heuristic: they
+ * cost little whatever the layout, and timing them is mostly noise. */
+#define TUNE_MIN_FLOPS 2e7
+/* A measured strategy replaces the heuristic's only when it is this much
+ * faster, so timing noise does not flip choices that hardly differ. */
+#define TUNE_MARGIN 0.95
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+typedef struct {
+    float *x, *w, *y, *dy, *dx, *dw, *db;
+} tune_bufs;
+
+/* Seconds of one pass: the best of up to 3 runs after a warm-up. */
+static double time_pass(tg_conv_plan *p, int pass, const tune_bufs *b, float *scratch) {
+    char *sc = scratch_base(p, scratch);
+    double best = 1e30, spent = 0;
+    for (int r = 0; r < 4 && (r < 2 || spent < 0.04); r++) {
+        double t0 = now_s();
+        if (pass == PASS_FWD) {
+            conv_forward(p, b->x, b->w, NULL, b->y, scratch);
+        } else {
+            if (pass == PASS_BWD_W)
+                backward_weights(p, b->x, b->dy, b->dw, b->db, sc);
+            else
+                backward_data(p, b->w, b->dy, b->dx, 0, sc);
+            TG_ASSERT(dnnl_stream_wait(p->strm) == dnnl_success);
+        }
+        double t = now_s() - t0;
+        if (r > 0) {
+            spent += t;
+            if (t < best) best = t;
+        }
+    }
+    return best;
+}
+
+/* Time every candidate strategy of every pass and keep, per pass, the
+ * fastest if it beats the heuristic's choice by the margin. Candidates:
+ * plain, blocked, Winograd where the heuristic's accuracy rule admits it
+ * (3x3 stride 1, >= 32 channels in and out) and channels-last for the
+ * backward passes (never for the forward pass: see strategy_pick). */
+static void strategy_measure(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
+    const int mn = s->c < s->k ? s->c : s->k;
+    const int wino_ok = s->kh == 3 && s->kw == 3 && s->stride == 1 && s->dil == 1 &&
+                        s->groups == 1 && mn >= 32;
+    const size_t nx = (size_t)s->n * s->c * s->h * s->w, ny = (size_t)s->n * s->k * s->oh * s->ow;
+    const size_t nw = (size_t)s->k * (s->c / s->groups) * s->kh * s->kw;
+    tune_bufs b = {malloc(nx * 4), malloc(nw * 4), malloc(ny * 4), malloc(ny * 4),
+                   malloc(nx * 4), malloc(nw * 4), malloc((size_t)s->k * 4)};
+    double best[PASS_COUNT] = {1e30, 1e30, 1e30}, heur[PASS_COUNT] = {0, 0, 0};
+    int pick[PASS_COUNT] = {strat[0], strat[1], strat[2]};
+    if (b.x && b.w && b.y && b.dy && b.dx && b.dw && b.db) {
+        /* small values: no denormals, nothing that a kernel could skip */
+        uint32_t r = 12345;
+        float *fill[4] = {b.x, b.w, b.y, b.dy};
+        size_t len[4] = {nx, nw, ny, ny};
+        for (int t = 0; t < 4; t++)
+            for (size_t i = 0; i < len[t]; i++) {
+                r = r * 1664525u + 1013904223u;
+                fill[t][i] = (float)(r >> 8) * (1.0f / 16777216.0f) - 0.5f;
+            }
+        for (int st = 0; st < STRAT_COUNT; st++) {
+            if (st == STRAT_WINO && !wino_ok) continue;
+            int want[PASS_COUNT] = {st == STRAT_NHWC ? STRAT_BLOCKED : st, st, st};
+            tg_conv_plan *p = plan_create(s, want, NULL);
+            if (!p) continue;
+            float *scratch = p->scratch_bytes ? malloc(conv_scratch_floats(p) * 4) : NULL;
+            if (!p->scratch_bytes || scratch) {
+                for (int pass = 0; pass < PASS_COUNT; pass++) {
+                    if (p->strat[pass] != want[pass] || (pass == PASS_FWD && st == STRAT_NHWC))
+                        continue;  /* fell back, or not a candidate */
+                    double t = time_pass(p, pass, &b, scratch);
+                    if (st == strat[pass]) heur[pass] = t;
+                    if (t < best[pass]) best[pass] = t, pick[pass] = st;
+                }
+            }
+            free(scratch);
+            conv_plan_free(p);
+        }
+        for (int pass = 0; pass < PASS_COUNT; pass++)
+            if (heur[pass] > 0 && best[pass] < TUNE_MARGIN * heur[pass]) strat[pass] = pick[pass];
+    }
+    free(b.x), free(b.w), free(b.y), free(b.dy), free(b.dx), free(b.dw), free(b.db);
+}
+
+static void strategy_tuned(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
+    strategy_pick(s, strat);
+    const double flops = 2.0 * s->n * s->k * (s->c / s->groups) * s->kh * s->kw *
+                         (double)s->oh * s->ow;
+    if (!conv_tune_enabled() || flops < TUNE_MIN_FLOPS) return;
+    char key[160];
+    conv_tune_key(s, conv_tune_isa(), tg_threads_get(), key, sizeof key);
+    if (conv_tune_lookup(key, STRAT_NAME, STRAT_COUNT, strat)) return;
+    strategy_measure(s, strat);
+    conv_tune_store(key, STRAT_NAME, strat);
+}
