@@ -1,4 +1,5 @@
-/* bench_engine.c - training and inference throughput of one built-in network.
+/* bench_engine.c - training and inference throughput of one built-in network
+ * (resnet:N, small3, or the genome candidate6).
  *
  * The C side of the engine benchmark: the same measurement as
  * ../shared/bench/torch_baseline.py (random 28x28x1 inputs, SGD Nesterov
@@ -14,9 +15,9 @@
 #include <time.h>
 
 #include "tgsage/loader.h"
-#include "tgsage/models.h"
 #include "tgsage/optim.h"
 #include "tgsage/threads.h"
+#include "tgsage/trainer.h"
 
 static double now_s(void) {
     struct timespec t;
@@ -87,7 +88,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench: unknown backend %s\n", backend);
         return 2;
     }
-    tg_graph *g = tg_model_build(name, 1, 28, 28, 10, &err);
+    /* a built-in name as `tgsage train --net` takes it (candidate6 is a
+     * genome of the layer-wise space) */
+    tg_net_source src;
+    if (tg_net_source_resolve(name, NULL, NULL, &src, &err) != TG_OK) die(name, &err);
+    tg_graph *g = tg_net_source_build(&src, 1, 28, 28, 10, &err);
+    tg_net_source_free(&src);
     if (!g) die(name, &err);
     tg_rng rng;
     tg_rng_seed(&rng, 0);

@@ -13,13 +13,15 @@ out=build-fuzz
 mkdir -p "$out"
 flags="-g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude"
 declare -A srcs=(
-  [idx]="src/data/idx.c src/nn/error.c"
-  [cifar]="src/data/cifar.c src/nn/error.c"
-  [npy]="src/data/npy.c src/nn/error.c"
+  [idx]="src/data/idx.c src/base/error.c"
+  [cifar]="src/data/cifar.c src/base/error.c src/base/fileio.c"
+  [npy]="src/data/npy_header.c src/data/npy_read.c src/data/npy_write.c src/base/error.c src/base/fileio.c"
+  [genome]="src/space/genome.c src/space/genome_parse.c src/space/genome_dot.c src/space/space.c src/space/space_codec.c src/base/error.c -lcjson -lxxhash"
 )
-declare -A seeds=([idx]=tests/fixtures/idx [cifar]=tests/fixtures/cifar/bad [npy]=tests/fixtures/npy)
+declare -A seeds=([idx]=tests/fixtures/idx [cifar]=tests/fixtures/cifar/bad [npy]=tests/fixtures/npy
+                  [genome]=tests/fixtures/genomes)
 status=0
-for t in idx cifar npy; do
+for t in idx cifar npy genome; do
   clang $flags "fuzz/fuzz_$t.c" ${srcs[$t]} -lz -lm -o "$out/fuzz_$t"
   corpus="$out/corpus_$t"
   mkdir -p "$corpus"

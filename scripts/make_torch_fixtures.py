@@ -4,10 +4,13 @@
 Writes tests/fixtures/torch/<net>.tgt (tgsage tensor files, see
 include/tgsage/tensorfile.h) for the benchmark networks of DESIGN.md:
 candidate6, resnet:3 (resnet20) and small3, on 1x28x28 inputs, 10 classes,
-batch 4. Needs Debian's python3-torch and numpy; deterministic, so rerunning
-it leaves git clean:
+batch 4. Needs Debian's python3-torch and numpy. The reference tensors are
+deterministic; only the float32 yardstick line of the metadata (below)
+depends on the machine's float32 kernels, so a rerun on another machine may
+change that line and nothing else. One net at a time (its spec or file
+name):
 
-    /usr/bin/python3 scripts/make_torch_fixtures.py
+    /usr/bin/python3 scripts/make_torch_fixtures.py [candidate6 resnet3 small3]
 
 The sequence recorded (tests/test_torch_parity.c replays it step by step):
   1. parameters and BN running statistics set (below), model in training mode;
@@ -44,8 +47,14 @@ Tensors in each file (f32 unless noted; i indexes tg_net_params, s tg_net_state)
   losses f64 (5), final.<i> for a few i, state_final.<s>.
 The metadata lists "param <i> <kind>" (conv.w, bn.gamma, ...) and
 "state <s> <kind>", which the test matches against the C parameter names.
+candidate6 is a genome (tests/fixtures/genomes/candidate6.json, built as
+docs/spaces.md says): its parameters are named by PyTorch module paths in C
+as here, so its metadata gives each one's state-dict name
+("layers.0.conv.weight", "layers.2.bn.running_var"), which the C name must
+equal.
 """
 
+import json
 import os
 import sys
 
@@ -63,33 +72,58 @@ MASK64 = (1 << 64) - 1
 
 # ---- the networks: as /work/shared/bench/torch_baseline.py ----------------
 
-CANDIDATE6 = [(64, 3, 3, 1, [-1]), (64, 5, 5, 1, [0]), (128, 3, 3, 2, [1, 0]),
-              (128, 3, 1, 1, [2]), (64, 1, 3, 1, [3]), (128, 3, 3, 2, [4, 2])]
+GENOMES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                       "fixtures", "genomes")
 
 
-class LayerWise(nn.Module):
-    """Layer-wise candidate: conv(no bias)+BN+ReLU per layer, inputs concatenated,
-    smaller maps zero-padded (bottom/right) to the largest."""
-    def __init__(self, layers, cin=1, ncls=10):
+class LayerWiseGenome(nn.Module):
+    """A layer-wise genome as docs/spaces.md builds it: per layer i the
+    concatenation of its inputs (ascending, as the canonical genome lists
+    them: the image, then earlier layers; smaller maps zero-padded at the
+    bottom and right to the largest), conv `layers.{i}.conv` (a bias only
+    without BN), BN `layers.{i}.bn`, ReLU as chosen; the layers that feed no
+    later layer, concatenated the same way, into global average pooling and
+    the classifier `fc`."""
+    def __init__(self, genome, cin=1, ncls=10):
         super().__init__()
-        self.layers = layers
+        self.spec = []
         ch = {-1: cin}
-        self.convs, self.bns = nn.ModuleList(), nn.ModuleList()
-        for i, (f, kh, kw, st, ins) in enumerate(layers):
-            self.convs.append(nn.Conv2d(sum(ch[j] for j in ins), f, (kh, kw), st,
-                                        (kh // 2, kw // 2), bias=False))
-            self.bns.append(nn.BatchNorm2d(f))
-            ch[i] = f
-        self.fc = nn.Linear(ch[len(layers) - 1], ncls)
+        used = set()
+        self.layers = nn.ModuleList()
+        for i, L in enumerate(genome["layers"]):
+            ins = sorted(L["inputs"]) or [-1]
+            used.update(j for j in ins if j >= 0)
+            layer = nn.Module()
+            bn = L["norm"] == "bn"
+            layer.conv = nn.Conv2d(sum(ch[j] for j in ins), L["filters"], (L["kh"], L["kw"]),
+                                   L["stride"], (L["kh"] // 2, L["kw"] // 2), bias=not bn)
+            if bn:
+                layer.bn = nn.BatchNorm2d(L["filters"])
+            self.layers.append(layer)
+            self.spec.append((ins, bn, L["act"] == "relu"))
+            ch[i] = L["filters"]
+        self.heads = [i for i in range(len(self.spec)) if i not in used]
+        self.fc = nn.Linear(sum(ch[i] for i in self.heads), ncls)
+
+    @staticmethod
+    def cat(xs):
+        h = max(t.shape[2] for t in xs)
+        w = max(t.shape[3] for t in xs)
+        return torch.cat([F.pad(t, (0, w - t.shape[3], 0, h - t.shape[2])) for t in xs], 1)
 
     def forward(self, x):
         outs = {-1: x}
-        for i, (_, _, _, _, ins) in enumerate(self.layers):
-            xs = [outs[j] for j in ins]
-            h = max(t.shape[2] for t in xs)
-            xs = [F.pad(t, (0, h - t.shape[3], 0, h - t.shape[2])) for t in xs]
-            outs[i] = F.relu(self.bns[i](self.convs[i](torch.cat(xs, 1))))
-        return self.fc(outs[len(self.layers) - 1].mean((2, 3)))
+        for i, (ins, bn, relu) in enumerate(self.spec):
+            y = self.layers[i].conv(self.cat([outs[j] for j in ins]))
+            if bn:
+                y = self.layers[i].bn(y)
+            outs[i] = F.relu(y) if relu else y
+        return self.fc(self.cat([outs[i] for i in self.heads]).mean((2, 3)))
+
+
+def candidate6():
+    with open(os.path.join(GENOMES, "candidate6.json")) as f:
+        return LayerWiseGenome(json.load(f))
 
 
 class Block(nn.Module):
@@ -139,11 +173,11 @@ def order_bn(conv, bn):
 
 
 def order_candidate6(m):
-    # models.c tg_model_layerwise: per layer [concat], conv, bn, relu; then
-    # gap, linear.
+    # src/space/build_layerwise.c: per layer [concat], conv, bn, relu; then
+    # gap, linear (every layer of candidate6 has BN, so no conv bias).
     ps, bns = [], []
-    for conv, bn in zip(m.convs, m.bns):
-        p, b = order_bn(conv, bn)
+    for layer in m.layers:
+        p, b = order_bn(layer.conv, layer.bn)
         ps += p
         bns += b
     return ps + [("fc.w", m.fc.weight), ("fc.b", m.fc.bias)], bns
@@ -177,8 +211,8 @@ def order_small3(m):
 
 
 def named_layers_candidate6(m):
-    # layer<i> is the ReLU after bns[i]: record relu(bns[i](...)).
-    return [("layer%d" % i, bn, True) for i, bn in enumerate(m.bns)]
+    # layer<i> is the ReLU after layers[i].bn: record relu(bn(...)).
+    return [("layer%d" % i, layer.bn, True) for i, layer in enumerate(m.layers)]
 
 
 def named_layers_resnet(m):
@@ -188,11 +222,13 @@ def named_layers_resnet(m):
 
 
 NETS = [
-    # (C spec, file name, builder, C order, named layers)
-    ("candidate6", "candidate6", lambda: LayerWise(CANDIDATE6), order_candidate6,
-     named_layers_candidate6),
-    ("resnet:3", "resnet3", lambda: ResNet(3), order_resnet, named_layers_resnet),
-    ("small3", "small3", small3, order_small3, lambda m: []),
+    # (C spec, file name, builder, C order, named layers, by module path):
+    # a genome's parameters are named by PyTorch module paths in C too, so
+    # its fixture records each parameter's state-dict name, which the C
+    # name must equal; the graph built-ins record the kind ("conv.w").
+    ("candidate6", "candidate6", candidate6, order_candidate6, named_layers_candidate6, True),
+    ("resnet:3", "resnet3", lambda: ResNet(3), order_resnet, named_layers_resnet, False),
+    ("small3", "small3", small3, order_small3, lambda m: [], False),
 ]
 
 
@@ -353,11 +389,13 @@ def worst(a, b):
     return float(np.max(np.abs(a.astype(np.float64) - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
-def make(spec, fname, build, order, named_of):
+def make(spec, fname, build, order, named_of, by_path):
     torch.manual_seed(20240617)
     model = build()
     params, bns = order(model)
     named = named_of(model)
+    pname = {id(p): n for n, p in model.named_parameters()}
+    bname = {id(b): n for n, b in model.named_modules()}
     # the explicit order must cover every parameter and BN exactly once
     assert sorted(id(p) for _, p in params) == sorted(id(p) for p in model.parameters())
     assert len(bns) == sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
@@ -378,14 +416,15 @@ def make(spec, fname, build, order, named_of):
             p.copy_(torch.from_numpy(v.reshape(tuple(p.shape))))
             tensors.append(("pgen.%d" % i, np.array([scale, offset], dtype=np.float32)))
             tensors.append(("pcheck.%d" % i, pcheck(v)))
-            meta.append("param %d %s" % (i, kind))
+            meta.append("param %d %s" % (i, pname[id(p)] if by_path else kind))
         for s, bn in enumerate(bns):
             bn.running_mean.copy_(0.1 * torch.randn(bn.num_features))
             bn.running_var.copy_(0.5 + torch.rand(bn.num_features))
             tensors.append(("state.%d" % (2 * s), bn.running_mean.numpy().copy()))
             tensors.append(("state.%d" % (2 * s + 1), bn.running_var.numpy().copy()))
-            meta.append("state %d bn.running_mean" % (2 * s))
-            meta.append("state %d bn.running_var" % (2 * s + 1))
+            prefix = bname[id(bn)] if by_path else "bn"
+            meta.append("state %d %s.running_mean" % (2 * s, prefix))
+            meta.append("state %d %s.running_var" % (2 * s + 1, prefix))
 
     m32 = build()
     m32.load_state_dict(model.state_dict())
@@ -434,10 +473,10 @@ def main():
     torch.use_deterministic_algorithms(True)
     os.makedirs(OUT, exist_ok=True)
     only = sys.argv[1:]
-    for spec, fname, build, order, named in NETS:
+    for spec, fname, build, order, named, by_path in NETS:
         if only and spec not in only and fname not in only:
             continue
-        make(spec, fname, build, order, named)
+        make(spec, fname, build, order, named, by_path)
 
 
 if __name__ == "__main__":

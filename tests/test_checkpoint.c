@@ -171,7 +171,7 @@ static void test_failed_save_leaves_old_file(void **state) {
     assert_int_equal(tg_ckpt_save(file, a.net, NULL, "old", &err), TG_OK);
     /* a directory where the temporary file would go makes the save fail */
     char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", file, (long)getpid()); /* fileio.h's name */
     assert_int_equal(mkdir(tmp, 0700), 0);
     step(&a);
     assert_int_not_equal(tg_ckpt_save(file, a.net, NULL, "new", &err), TG_OK);

@@ -1,7 +1,11 @@
 /* test_evaluator.c - teachers and the evaluator: teacher files round-trip
- * and are refused against other data; a network compared with itself gives
- * TG = 1; a trained ResNet teacher prefers its own earlier checkpoint to an
- * untrained network; the command forms scripts call work end to end. */
+ * and are refused against other data; TG reduced from hand-made
+ * similarities and RDMs; teachers from recordings with regions (the
+ * library call, its column selection and its refusals); a network compared
+ * with itself gives TG = 1; a trained ResNet teacher prefers its own
+ * earlier checkpoint to an untrained network; the command forms scripts
+ * call give the values the library computes. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +16,7 @@
 #include "testutil.h"
 #include "tgsage/evaluator.h"
 #include "tgsage/models.h"
+#include "tgsage/npy.h"
 #include "tgsage/threads.h"
 #include "tgsage/trainer.h"
 
@@ -22,17 +27,16 @@ static char dir[256], final_ckpt[512], early_ckpt[512];
 static int setup(void **state) {
     (void)state;
     tg_threads_set(0);
-    tg_dataset all;
     tg_error err;
-    if (tg_dataset_load("fashion-mnist", "train", &all, &err) != TG_OK) return -1;
-    /* as the CLI's --val 500 --train-limit 3000 splits, so that the commands
-     * below can name the same data */
-    if (tg_dataset_split(&all, 500, 0, &tr, &va, &err) != TG_OK) return -1;
-    tg_dataset_free(&all);
-    tg_dataset_limit(&tr, 3000);
-    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
     tg_train_config c;
     tg_train_preset("short", &c, &err);
+    /* as the CLI's --val 500 --train-limit 3000 splits, and recorded in the
+     * checkpoints, so that the commands below can name the same split */
+    if (tg_split_load("fashion-mnist", 500, 0, 3000, 0, &tr, &va, &c.split, &err) != TG_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
     snprintf(c.net, sizeof c.net, "resnet:1");
     c.epochs = 1, c.batch = 64;
     c.lr = (tg_lr_schedule){.kind = TG_LR_COSINE, .lr = 0.1};
@@ -63,10 +67,7 @@ static void make_teacher(tg_teacher *t, tg_rdm_unit unit) {
     assert_int_equal(tg_trained_load(final_ckpt, 100, "", &m, &err), TG_OK);
     memset(t, 0, sizeof *t);
     t->unit = unit, t->method = TG_SIM_PEARSON, t->max_features = 500, t->seed = 3;
-    t->n = 300;
-    t->images = malloc(sizeof(int32_t) * 300);
-    t->labels = malloc(sizeof(int32_t) * 300);
-    for (int i = 0; i < 300; i++) t->images[i] = i, t->labels[i] = va.labels[i];
+    assert_int_equal(tg_teacher_tie(t, &va, va.labels, 300, &err), TG_OK);
     int nodes[3] = {tg_graph_find(m.g, "L1"), tg_graph_find(m.g, "L2"), tg_graph_find(m.g, "L3")};
     double *rdms[3];
     int64_t mm;
@@ -77,17 +78,15 @@ static void make_teacher(tg_teacher *t, tg_rdm_unit unit) {
         assert_int_equal(tg_teacher_add(t, names[i], rdms[i], mm, &err), TG_OK);
         free(rdms[i]);
     }
-    snprintf(t->data_fingerprint, sizeof t->data_fingerprint, "%s", va.fingerprint);
-    snprintf(t->data, sizeof t->data, "%s", va.source);
     tg_trained_free(&m);
 }
 
+/* Evaluate a checkpoint (NULL: an untrained resnet:1) into rec; its TG. */
 static double tg_of(const char *ckpt, const tg_teacher *t, tg_eval_record *rec) {
     tg_trained m;
     tg_error err;
     if (ckpt) assert_int_equal(tg_trained_load(ckpt, 100, "", &m, &err), TG_OK);
     else {
-        /* an untrained resnet:1 */
         memset(&m, 0, sizeof m);
         m.g = tg_model_build("resnet:1", 1, 28, 28, 10, &err);
         tg_rng rng;
@@ -124,33 +123,244 @@ static void test_teacher_file(void **state) {
     tg_teacher_free(&t);
 }
 
+/* TG from a similarity matrix, by hand; and a record of hand-made RDMs. */
+static void test_tg_reduction(void **state) {
+    (void)state;
+    tg_error err;
+    /* rows: teacher layers; columns: candidate layers */
+    const double sim[2 * 3] = {0.2, 0.5, 0.5, -0.1, -0.3, -0.2};
+    int best[2];
+    double best_r[2], tg;
+    assert_int_equal(tg_tg_max_mean(sim, 2, 3, &tg, best, best_r, &err), TG_OK);
+    assert_int_equal(best[0], 1);  /* 0.5 twice: the lower index wins */
+    assert_int_equal(best[1], 0);
+    assert_true(best_r[0] == 0.5 && best_r[1] == -0.1);
+    assert_true(fabs(tg - 0.2) < 1e-15);
+    const double bad[2] = {0.3, NAN};
+    assert_int_equal(tg_tg_max_mean(bad, 1, 2, &tg, NULL, NULL, &err), TG_ERR_NUMERIC);
+    assert_non_null(strstr(err.msg, "teacher layer 0 and candidate layer 1"));
+    assert_int_equal(tg_tg_max_mean(sim, 0, 3, &tg, NULL, NULL, &err), TG_ERR_ARG);
+
+    /* RDMs of 6 items: teacher T0, T1; candidates S0 = T1, S1 near T0,
+     * S2 = T1 again (a tie with S0) */
+    enum { M = 6 };
+    double T0[M * M], T1[M * M], S1[M * M];
+    tg_rng rng;
+    tg_rng_seed(&rng, 11);
+    for (int i = 0; i < M; i++)
+        for (int j = i; j < M; j++) {
+            double a = i == j ? 0 : tg_rng_uniform(&rng), b = i == j ? 0 : tg_rng_uniform(&rng);
+            double c = i == j ? 0 : a + 0.3 * tg_rng_uniform(&rng);
+            T0[i * M + j] = T0[j * M + i] = a;
+            T1[i * M + j] = T1[j * M + i] = b;
+            S1[i * M + j] = S1[j * M + i] = c;
+        }
+    tg_teacher t;
+    memset(&t, 0, sizeof t);
+    t.method = TG_SIM_SPEARMAN;
+    assert_int_equal(tg_teacher_add(&t, "T0", T0, M, &err), TG_OK);
+    assert_int_equal(tg_teacher_add(&t, "T1", T1, M, &err), TG_OK);
+    const double *S[3] = {T1, S1, T1};
+    const char *names[3] = {"s0", "s1", "s2"};
+    tg_eval_record rec;
+    assert_int_equal(tg_eval_rdms(&t, S, names, 3, M, 2.0, &rec, &err), TG_OK);
+    assert_int_equal(rec.nteacher, 2);
+    assert_int_equal(rec.ncand, 3);
+    assert_string_equal(rec.teacher_layers[1], "T1");
+    assert_string_equal(rec.cand_layers[2], "s2");
+    for (int a = 0; a < 2; a++)
+        for (int s = 0; s < 3; s++) {
+            double r;
+            assert_int_equal(tg_rdm_similarity(S[s], t.rdms[a], M, TG_SIM_SPEARMAN, &r, &err),
+                             TG_OK);
+            assert_true(fabs(rec.sim[a * 3 + s] - r) < 1e-12);
+        }
+    assert_int_equal(rec.best[1], 0);
+    assert_true(fabs(rec.best_r[1] - 1) < 1e-12);
+    assert_int_equal(rec.best[0], 1);
+    print_message("TG of hand-made RDMs: r(T0, S1) = %.4f, TG = %.4f\n", rec.best_r[0], rec.tg);
+    assert_true(rec.best_r[0] > 0.5 && rec.best_r[0] < 1);
+    assert_true(fabs(rec.tg - (rec.best_r[0] + 1) / 2) < 1e-12);
+    assert_true(fabs(rec.score - 2 * rec.tg) < 1e-12 && rec.p == 0);
+    tg_eval_record_free(&rec);
+    tg_eval_record_free(&rec);  /* a zeroed record: nothing */
+    assert_int_equal(tg_eval_rdms(&t, S, names, 3, M - 1, 1.0, &rec, &err), TG_ERR_SHAPE);
+    assert_non_null(strstr(err.msg, "candidate RDMs of 5 items, the teacher's of 6"));
+    assert_null(rec.sim);
+    tg_teacher_free(&t);
+}
+
+/* Teachers from recordings: regions pick their columns, errors name the
+ * region and the entry, a failed call leaves the teacher as it was. */
+static void test_teacher_recordings(void **state) {
+    (void)state;
+    enum { N = 12, U = 10 };
+    float F[N * U], G[N * 3];
+    int32_t labels[N];
+    tg_rng rng;
+    tg_rng_seed(&rng, 5);
+    tu_fill_uniform(&rng, F, N * U, -1, 1);
+    /* region "A" is columns 7, 2, 4 in that order: G holds them */
+    const int cols[3] = {7, 2, 4};
+    for (int i = 0; i < N; i++) {
+        labels[i] = i % 4;
+        for (int q = 0; q < 3; q++) G[i * 3 + q] = F[i * U + cols[q]];
+    }
+    tg_teacher t;
+    tg_error err;
+    memset(&t, 0, sizeof t);
+    t.unit = TG_RDM_IMAGE, t.max_features = 0, t.seed = 9;
+    assert_int_equal(tg_teacher_from_recordings(&t, F, N, U, labels,
+                                                "{\"A\": [7, 2, 4], \"B\": [0, 1, 3, 5, 9]}",
+                                                "r.json", NULL, &err), TG_OK);
+    assert_int_equal(t.nlayers, 2);
+    assert_string_equal(t.names[0], "A");
+    assert_string_equal(t.names[1], "B");
+    assert_int_equal(t.m, N);
+    double *want;
+    int64_t m;
+    assert_int_equal(tg_rdm_compute(G, N, 3, labels, TG_RDM_IMAGE, 0, 0, &want, &m, &err), TG_OK);
+    assert_int_equal(m, N);
+    for (int i = 0; i < N * N; i++) assert_true(fabs(t.rdms[0][i] - want[i]) < 1e-12);
+    free(want);
+    /* no regions: one layer of every unit, named as asked */
+    tg_teacher one;
+    memset(&one, 0, sizeof one);
+    one.unit = TG_RDM_CATEGORY;
+    assert_int_equal(tg_teacher_from_recordings(&one, F, N, U, labels, NULL, NULL, "IT", &err),
+                     TG_OK);
+    assert_true(one.nlayers == 1 && one.m == 4);
+    assert_string_equal(one.names[0], "IT");
+    assert_int_equal(tg_rdm_compute(F, N, U, labels, TG_RDM_CATEGORY, 0, 0, &want, &m, &err),
+                     TG_OK);
+    for (int i = 0; i < 16; i++) assert_true(fabs(one.rdms[0][i] - want[i]) < 1e-12);
+    free(want);
+    tg_teacher_free(&one);
+    /* a subsample of 2 of region B's 5 units: seeded, so reproducible */
+    tg_teacher s1, s2;
+    memset(&s1, 0, sizeof s1), memset(&s2, 0, sizeof s2);
+    s1.unit = s2.unit = TG_RDM_IMAGE, s1.max_features = s2.max_features = 2;
+    s1.seed = s2.seed = 4;
+    const char *rb = "{\"B\": [0, 1, 3, 5, 9]}";
+    assert_int_equal(tg_teacher_from_recordings(&s1, F, N, U, labels, rb, "r", NULL, &err), TG_OK);
+    assert_int_equal(tg_teacher_from_recordings(&s2, F, N, U, labels, rb, "r", NULL, &err), TG_OK);
+    assert_memory_equal(s1.rdms[0], s2.rdms[0], sizeof(double) * N * N);
+    assert_memory_not_equal(s1.rdms[0], t.rdms[1], sizeof(double) * N * N);
+    tg_teacher_free(&s1), tg_teacher_free(&s2);
+
+    /* refusals: the teacher keeps its two layers */
+    const struct { const char *json, *want; } bad[] = {
+        {"[1, 2]", "r.json: expected a JSON object of region names"},
+        {"{\"V4\": [0, 99]}", "region 'V4': entry 1 is not a unit index in [0,10)"},
+        {"{\"V4\": [0, 1.5]}", "region 'V4': entry 1 is not a unit index"},
+        {"{\"V4\": [3, 4, 3]}", "region 'V4': unit 3 appears twice (again at entry 2)"},
+        {"{\"V4\": []}", "region 'V4' is not a non-empty list"},
+        {"{\"V4\": [0], \"IT\": 5}", "region 'IT' is not a non-empty list"},
+        {"{\"A\": [0, 1]}", "two layers named A"},
+        {"{\"this-region-name-is-far-too-long-for-a-teacher-layer-name-really\": [0]}",
+         "is longer than 63 bytes"},
+        {"{\"V4\": [0, 1]", "r.json: expected a JSON object"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        assert_int_not_equal(tg_teacher_from_recordings(&t, F, N, U, labels, bad[k].json,
+                                                        "r.json", NULL, &err), TG_OK);
+        if (!strstr(err.msg, bad[k].want))
+            fail_msg("regions %s: message '%s' lacks '%s'", bad[k].json, err.msg, bad[k].want);
+        assert_int_equal(t.nlayers, 2);
+    }
+    assert_int_equal(tg_teacher_from_recordings(&t, F, 2, U, labels, NULL, NULL, "x", &err),
+                     TG_ERR_ARG);
+    /* tied to the first images of a split, proven by the labels */
+    assert_int_equal(tg_teacher_tie(&t, &va, labels, N, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "differs from image"));
+    assert_int_equal(tg_teacher_tie(&t, &va, va.labels, va.n + 1, &err), TG_ERR_SHAPE);
+    assert_int_equal(tg_teacher_tie(&t, &va, va.labels, N, &err), TG_OK);
+    assert_true(t.n == N && t.images[N - 1] == N - 1 && t.labels[3] == va.labels[3]);
+    assert_string_equal(t.data_fingerprint, va.fingerprint);
+    tg_teacher_free(&t);
+}
+
 static void test_tg_properties(void **state) {
     (void)state;
     tg_teacher t;
-    tg_eval_record *rec = malloc(sizeof *rec);
+    tg_eval_record rec;
     make_teacher(&t, TG_RDM_CATEGORY);
     /* the teacher's own network: TG = 1, each layer its own best match */
-    double self = tg_of(final_ckpt, &t, rec);
-    print_message("TG(self) = %.6f, P = %.3f\n", self, rec->p);
+    double self = tg_of(final_ckpt, &t, &rec);
+    print_message("TG(self) = %.6f, P = %.3f\n", self, rec.p);
     assert_true(fabs(self - 1) < 1e-9);
-    for (int a = 0; a < 3; a++) assert_string_equal(rec->cand_layers[rec->best[a]], t.names[a]);
-    assert_true(fabs(rec->score - (rec->p + self)) < 1e-12);
+    assert_int_equal(rec.nteacher, 3);
+    assert_int_equal(rec.ncand, 3);
+    for (int a = 0; a < 3; a++) {
+        assert_string_equal(rec.cand_layers[rec.best[a]], t.names[a]);
+        assert_true(fabs(rec.sim[a * 3 + a] - 1) < 1e-9);
+    }
+    assert_true(rec.p > 0.3 && rec.p <= 1);  /* trained: well above chance (0.1) */
+    assert_true(fabs(rec.score - (rec.p + self)) < 1e-12);
+    tg_eval_record_free(&rec);
     /* (a) the same network earlier in training beats (b) an untrained one */
-    double early = tg_of(early_ckpt, &t, rec), untrained = tg_of(NULL, &t, rec);
+    double early = tg_of(early_ckpt, &t, &rec);
+    tg_eval_record_free(&rec);
+    double untrained = tg_of(NULL, &t, &rec);
+    tg_eval_record_free(&rec);
     print_message("TG(checkpoint at 0.1 epoch) = %.4f, TG(untrained) = %.4f\n", early,
                   untrained);
     assert_true(early > untrained);
     tg_teacher_free(&t);
-    free(rec);
 }
 
+/* ---- the commands ------------------------------------------------------- */
 
+/* The last line of tu_out that is a JSON object, parsed (the caller frees). */
+static cJSON *out_json(void) {
+    cJSON *j = NULL;
+    for (char *line = tu_out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (*line == '{') {
+            char *s = strndup(line, strcspn(line, "\n"));
+            cJSON_Delete(j);
+            j = cJSON_Parse(s);
+            free(s);
+        }
+    if (!j) fail_msg("no JSON object in the output:\n%s", tu_out);
+    return j;
+}
 
+static double num(const cJSON *j, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v)) fail_msg("JSON has no number '%s':\n%s", key, tu_out);
+    return v->valuedouble;
+}
+
+/* The number `tgsage compare` printed. */
+static double printed(void) {
+    char *end;
+    double v = strtod(tu_out, &end);
+    if (end == tu_out || *end != '\n') fail_msg("not a number: %s", tu_out);
+    return v;
+}
+
+static void read_f64(const char *path, tg_npy *a) {
+    tg_error err;
+    if (tg_npy_read(path, a, &err) != TG_OK) fail_msg("%s", err.msg);
+}
+
+/* TG and P of a teacher file and a checkpoint, in-process (the reference
+ * for `tgsage tg`). */
+static void reference_tg(const char *teacher, const char *ckpt, double *tg, double *p) {
+    tg_teacher t;
+    tg_error err;
+    assert_int_equal(tg_teacher_load(teacher, &t, &err), TG_OK);
+    tg_eval_record rec;
+    *tg = tg_of(ckpt, &t, &rec);
+    *p = rec.p;
+    tg_eval_record_free(&rec);
+    tg_teacher_free(&t);
+}
 
 static void test_commands(void **state) {
     (void)state;
-    char a[4096];
-    const char *data = "--train-limit 3000 --val 500";  /* the split of setup() */
+    char a[4096], p1[600], p3[600];
+    const char *data = "--val 500";  /* the split of setup(), any training limit */
     snprintf(a, sizeof a, "features --ckpt %s %s --layers L1,L3 --n 200 -o %s/f", final_ckpt,
              data, dir);
     tu_expect(a, 0, "labels.npy");
@@ -166,39 +376,114 @@ static void test_commands(void **state) {
     tu_expect(a, 1, "labels for 200 rows");
     snprintf(a, sizeof a, "compare %s/l3.npy %s/l3.npy", dir, dir);
     tu_expect(a, 0, "1\n");
-    snprintf(a, sizeof a, "compare %s/l1.npy %s/l3.npy --method kendall", dir, dir);
-    tu_expect(a, 0, "0.");
-    snprintf(a, sizeof a, "compare %s/f/L1.npy %s/f/L3.npy --method cka", dir, dir);
-    tu_expect(a, 0, "0.");
+    assert_true(printed() == 1);
+    /* compare prints what the library computes on the same files */
+    tg_npy r1, r3, f1, f3;
+    tg_error err;
+    snprintf(p1, sizeof p1, "%s/l1.npy", dir);
+    snprintf(p3, sizeof p3, "%s/l3.npy", dir);
+    read_f64(p1, &r1), read_f64(p3, &r3);
+    double want;
+    assert_int_equal(tg_rdm_similarity(r1.data, r3.data, 10, TG_SIM_KENDALL, &want, &err), TG_OK);
+    snprintf(a, sizeof a, "compare %s %s --method kendall", p1, p3);
+    tu_expect(a, 0, "\n");
+    print_message("kendall(L1, L3) = %.6f (library %.6f)\n", printed(), want);
+    assert_true(fabs(printed() - want) < 1e-9 && fabs(want) < 1);
+    snprintf(p1, sizeof p1, "%s/f/L1.npy", dir);
+    snprintf(p3, sizeof p3, "%s/f/L3.npy", dir);
+    read_f64(p1, &f1), read_f64(p3, &f3);
+    assert_true(f1.dtype == TG_NPY_F32 && f1.shape[0] == 200 && f1.shape[1] == 16 * 28 * 28);
+    assert_int_equal(tg_cka_linear(f1.data, f1.shape[1], f3.data, f3.shape[1], 200, &want, &err),
+                     TG_OK);
+    snprintf(a, sizeof a, "compare %s %s --method cka", p1, p3);
+    tu_expect(a, 0, "\n");
+    print_message("CKA(L1, L3) = %.6f (library %.6f)\n", printed(), want);
+    assert_true(fabs(printed() - want) < 1e-8 && want > 0 && want < 1);
+    tg_npy_free(&r1), tg_npy_free(&r3), tg_npy_free(&f1), tg_npy_free(&f3);
     snprintf(a, sizeof a, "compare %s/l1.npy %s/f/L1.npy", dir, dir);
     tu_expect(a, 1, "must be square");
+
     /* teachers from a checkpoint, from recordings with regions, from RDMs */
     snprintf(a, sizeof a, "teacher --ckpt %s --layers L1,L2,L3 %s --n 300 -o %s/ck.teacher",
              final_ckpt, data, dir);
     tu_expect(a, 0, "3 layers (L1, L2, L3)");
     char regions[600];
     snprintf(regions, sizeof regions, "%s/regions.json", dir);
-    FILE *f = fopen(regions, "w");
-    fprintf(f, "{\"V4\": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], \"IT\": [100, 200, 300, 400, "
-               "500, 600, 700, 800]}");
-    fclose(f);
+    const char *rj = "{\"V4\": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], \"IT\": [100, 200, 300, "
+                     "400, 500, 600, 700, 800]}";
+    assert_int_equal(tu_write_file(regions, rj, strlen(rj)), 0);
     snprintf(a, sizeof a, "teacher --features %s/f/L3.npy --labels %s/f/labels.npy --regions %s "
-             "--data fashion-mnist %s -o %s/brain.teacher", dir, dir, regions, data, dir);
-    tu_expect(a, 0, "2 layers (V4, IT)");
+             "--data fashion-mnist %s -o %s/brain.teacher --json", dir, dir, regions, data, dir);
+    tu_expect(a, 0, "\"layers\":[\"V4\",\"IT\"]");
+    cJSON *j = out_json();
+    assert_int_equal(num(j, "images"), 200);
+    assert_int_equal(num(j, "items"), 10);
+    cJSON_Delete(j);
     snprintf(a, sizeof a, "teacher --rdms %s/l1.npy %s/l3.npy -o %s/r.teacher", dir, dir, dir);
     tu_expect(a, 0, "not tied to images");
-    /* TG: checkpoint against its own teacher, JSON */
-    snprintf(a, sizeof a, "tg --teacher %s/ck.teacher --ckpt %s %s --json --alpha 2", dir,
-             final_ckpt, data);
-    tu_expect(a, 0, "\"tg\":1");
-    assert_non_null(strstr(tu_out, "\"best_candidate_layer\":\"L2\""));
-    assert_non_null(strstr(tu_out, "\"score\":"));
-    snprintf(a, sizeof a, "tg --teacher %s/brain.teacher --ckpt %s %s", dir, early_ckpt, data);
+    /* a bad region and a regions file over the limit: refused, named */
+    const char *bad = "{\"V4\": [0, 3136]}";
+    assert_int_equal(tu_write_file(regions, bad, strlen(bad)), 0);
+    snprintf(a, sizeof a, "teacher --features %s/f/L3.npy --labels %s/f/labels.npy --regions %s "
+             "-o %s/x.teacher", dir, dir, regions, dir);
+    tu_expect(a, 1, "regions.json: region 'V4': entry 1 is not a unit index in [0,3136)");
+    assert_int_equal(truncate(regions, (17 << 20) + 5), 0);
+    tu_expect(a, 1, "regions.json");
+    assert_non_null(strstr(tu_out, "16 MiB"));
+
+    /* TG: the checkpoint against its own teacher, JSON: 1, each layer its
+     * own best match, P as the evaluator computes it */
+    char teacher[600];
+    snprintf(teacher, sizeof teacher, "%s/ck.teacher", dir);
+    double ref_tg, ref_p;
+    reference_tg(teacher, final_ckpt, &ref_tg, &ref_p);
+    snprintf(a, sizeof a, "tg --teacher %s --ckpt %s %s --json --alpha 2", teacher, final_ckpt,
+             data);
+    tu_expect(a, 0, "\"per_teacher\"");
+    j = out_json();
+    double tgv = num(j, "tg"), p = num(j, "p");
+    print_message("tg self: TG %.9f, P %.4f (library %.4f)\n", tgv, p, ref_p);
+    assert_true(fabs(tgv - 1) < 1e-9);
+    assert_true(fabs(p - ref_p) < 1e-12 && p > 0.3);
+    assert_true(fabs(num(j, "score") - (p + 2 * tgv)) < 1e-12);
+    const cJSON *pt = cJSON_GetObjectItem(j, "per_teacher");
+    assert_int_equal(cJSON_GetArraySize(pt), 3);
+    for (int k = 0; k < 3; k++) {
+        const cJSON *o = cJSON_GetArrayItem(pt, k);
+        assert_string_equal(cJSON_GetObjectItem(o, "teacher_layer")->valuestring,
+                            cJSON_GetObjectItem(o, "best_candidate_layer")->valuestring);
+        assert_true(fabs(num(o, "r") - 1) < 1e-9);
+    }
+    const cJSON *sim = cJSON_GetObjectItem(j, "similarities");
+    assert_int_equal(cJSON_GetArraySize(sim), 3);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetArrayItem(sim, 0)), 3);
+    cJSON_Delete(j);
+    /* the brain teacher and the early checkpoint: the library's TG and P */
+    snprintf(teacher, sizeof teacher, "%s/brain.teacher", dir);
+    reference_tg(teacher, early_ckpt, &ref_tg, &ref_p);
+    snprintf(a, sizeof a, "tg --teacher %s --ckpt %s %s --json", teacher, early_ckpt, data);
+    tu_expect(a, 0, "\"per_teacher\"");
+    j = out_json();
+    print_message("tg brain/early: TG %.6f (library %.6f), P %.4f\n", num(j, "tg"), ref_tg,
+                  num(j, "p"));
+    assert_true(fabs(num(j, "tg") - ref_tg) < 1e-12 && fabs(num(j, "p") - ref_p) < 1e-12);
+    assert_true(ref_tg > -1 && ref_tg < 1);
+    cJSON_Delete(j);
+    snprintf(a, sizeof a, "tg --teacher %s --ckpt %s %s", teacher, early_ckpt, data);
     tu_expect(a, 0, "score = P + 1*TG");
+    /* candidate RDMs against the teacher made of them: 1, each its own */
     snprintf(a, sizeof a, "tg --teacher %s/r.teacher --rdms %s/l3.npy %s/l1.npy --json", dir,
              dir, dir);
-    tu_expect(a, 0, "\"tg\":1");
-    /* refused: a teacher against other data, RDMs of another size */
+    tu_expect(a, 0, "\"per_teacher\"");
+    j = out_json();
+    assert_true(fabs(num(j, "tg") - 1) < 1e-12);
+    pt = cJSON_GetObjectItem(j, "per_teacher");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(pt, 0), "teacher_layer")->valuestring, "l1");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(pt, 0), "best_candidate_layer")->valuestring, "l1.npy");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(pt, 1), "best_candidate_layer")->valuestring, "l3.npy");
+    assert_null(cJSON_GetObjectItem(j, "p"));
+    cJSON_Delete(j);
+    /* refused: a teacher against another split, RDMs of another size */
     snprintf(a, sizeof a, "tg --teacher %s/ck.teacher --ckpt %s --train-limit 3000 --val 400",
              dir, final_ckpt);
     tu_expect(a, 1, "may not be held out");
@@ -211,6 +496,8 @@ static void test_commands(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_teacher_file),
+        cmocka_unit_test(test_tg_reduction),
+        cmocka_unit_test(test_teacher_recordings),
         cmocka_unit_test(test_tg_properties),
         cmocka_unit_test(test_commands),
     };

@@ -677,9 +677,9 @@ static void test_round_trip(void **state) {
         assert_non_null(strstr((const char *)buf + 10,
                                "'fortran_order': False"));
         free(buf);
-        /* No .tmp left behind. */
+        /* No temporary file left behind (fileio.h: PATH.tmp.PID). */
         char tmp[600];
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
         assert_int_equal(access(tmp, F_OK), -1);
     }
     /* Byte-exact header for one shape, as numpy 1.24 writes it (numpy
@@ -811,7 +811,7 @@ static void test_write_errors(void **state) {
     assert_int_equal(mkdir(sub, 0755), 0);
     assert_int_equal(tg_npy_write(sub, TG_NPY_F32, 1, two, v, &e), TG_ERR_IO);
     assert_msg_has(&e, "cannot rename");
-    snprintf(subtmp, sizeof subtmp, "%s.tmp", sub);
+    snprintf(subtmp, sizeof subtmp, "%s.tmp.%ld", sub, (long)getpid());
     assert_int_equal(access(subtmp, F_OK), -1);
     tu_rmtree(dir);
 }
@@ -890,13 +890,14 @@ static void test_write_fails_atomically(void **state) {
     tu_rmtree(dir);
 }
 
-/* A stale .tmp from an interrupted run is overwritten and consumed. */
+/* A stale temporary file of our name (a killed process that had our PID)
+ * is overwritten and consumed; one of another process is not touched. */
 static void test_write_over_stale_tmp(void **state) {
     (void)state;
-    char dir[256], path[512], tmp[600], names[512];
+    char dir[256], path[512], tmp[600], other[600], names[512];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
     snprintf(path, sizeof path, "%s/a.npy", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     assert_int_equal(tu_write_file(tmp, "stale stale stale", 17), 0);
     const int64_t shape[1] = {3};
     const int32_t v[3] = {7, 8, 9};
@@ -908,6 +909,15 @@ static void test_write_over_stale_tmp(void **state) {
     assert_int_equal(tg_npy_read(path, &a, &e), TG_OK);
     assert_memory_equal(a.data, v, sizeof v);
     tg_npy_free(&a);
+    /* above Linux's largest pid_max (2^22): never a live writer's */
+    snprintf(other, sizeof other, "%s.tmp.99999999", path);
+    assert_int_equal(tu_write_file(other, "theirs", 6), 0);
+    assert_int_equal(tg_npy_write(path, TG_NPY_I32, 1, shape, v, &e), TG_OK);
+    size_t n = 0;
+    uint8_t *kept = slurp(other, &n);
+    assert_int_equal(n, 6);
+    assert_memory_equal(kept, "theirs", 6);
+    free(kept);
     tu_rmtree(dir);
 }
 

@@ -1,8 +1,10 @@
 /* test_torch_parity.c - whole networks against PyTorch, on both backends.
  *
  * tests/fixtures/torch/<net>.tgt (scripts/make_torch_fixtures.py writes
- * them; see its header for the contents) record candidate6, resnet:3 and
- * small3 at batch 4 in PyTorch, computed in float64. For each net and for the
+ * them; see its header for the contents) record candidate6 (the genome
+ * tests/fixtures/genomes/candidate6.json, built by the search space, its
+ * parameters named by module path), resnet:3 and small3 at batch 4 in
+ * PyTorch, computed in float64. For each net and for the
  * "ref" and "dnnl" backends this test replays the same sequence:
  *   parameters (regenerated from the fixture's counter hash, checked bit for
  *   bit) and BN running statistics in; training forward: logits, loss, the
@@ -28,9 +30,9 @@
 
 #include "tgsage/backend.h"
 #include "tgsage/graph.h"
-#include "tgsage/models.h"
 #include "tgsage/optim.h"
 #include "tgsage/tensorfile.h"
+#include "tgsage/trainer.h"
 
 #define BATCH 4
 #define CLASSES 10
@@ -129,9 +131,13 @@ static const char *meta_kind(const char *meta, const char *what, int i, char *bu
     return buf;
 }
 
-static int ends_with(const char *s, const char *tail) {
-    size_t a = strlen(s), b = strlen(tail);
-    return a > b && strcmp(s + a - b, tail) == 0 && s[a - b - 1] == '.';
+/* Does the C name s match the fixture's k: a genome's exact module-path
+ * name ("layers.0.conv.weight"), or a built-in's kind after the node
+ * ("n3.conv.w" ends with ".conv.w")? */
+static int name_matches(const char *s, const char *k) {
+    size_t a = strlen(s), b = strlen(k);
+    return strcmp(s, k) == 0 ||
+           (a > b && strcmp(s + a - b, k) == 0 && s[a - b - 1] == '.' && s[0] == 'n');
 }
 
 /* The generator of make_torch_fixtures.py: splitmix64's output function on
@@ -166,7 +172,7 @@ static void load_param(const run_ctx *c, int i, tg_param *p) {
     const char *spec = NETS[c->net].spec;
     char name[32], kb[32];
     const char *k = meta_kind(c->fx->meta, "param", i, kb, sizeof kb);
-    if (!k || !ends_with(p->name, k))
+    if (!k || !name_matches(p->name, k))
         fail_msg("%s: parameter %d is %s in C, the fixture says %s", spec, i, p->name,
                  k ? k : "nothing");
     snprintf(name, sizeof name, "grad.%d", i);
@@ -293,7 +299,12 @@ static void run_parity(int ni, int bi) {
     snprintf(want, sizeof want, "\nnet %s\n", nc->spec);
     if (!strstr(fx.meta, want)) fail_msg("%s: fixture is for another net:\n%s", nc->spec, fx.meta);
 
-    tg_graph *g = tg_model_build(nc->spec, 1, 28, 28, CLASSES, &err);
+    /* as the trainer builds it: candidate6 through its genome */
+    tg_net_source src;
+    if (tg_net_source_resolve(nc->spec, NULL, NULL, &src, &err) != TG_OK)
+        fail_msg("%s: %s", nc->spec, err.msg);
+    tg_graph *g = tg_net_source_build(&src, 1, 28, 28, CLASSES, &err);
+    tg_net_source_free(&src);
     if (!g) fail_msg("%s: %s", nc->spec, err.msg);
     tg_rng rng;
     tg_rng_seed(&rng, 1);
@@ -313,7 +324,7 @@ static void run_parity(int ni, int bi) {
         fail_msg("%s: the C net has %d state tensors, the fixture more", nc->spec, ns);
     for (int i = 0; i < ns; i++) {
         const char *k = meta_kind(fx.meta, "state", i, kb, sizeof kb);
-        if (!k || !ends_with(st[i].name, k))
+        if (!k || !name_matches(st[i].name, k))
             fail_msg("%s: state %d is %s in C, the fixture says %s", nc->spec, i,
                      st[i].name, k ? k : "nothing");
         snprintf(name, sizeof name, "state.%d", i);

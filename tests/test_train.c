@@ -5,13 +5,16 @@
  * Fashion-MNIST training images, batch 32, SGD Nesterov 0.9, lr 0.03,
  * weight decay 5e-4, per-image standardisation, no augmentation, must
  * reach >= 78% on 2,000 held-out images (the test split) in evaluation
- * mode. PyTorch 1.13 with that recipe: 81-82%. */
+ * mode. PyTorch 1.13 with that recipe: 81-82%. Also: net sources (built-in
+ * names, genomes, candidate6 as the fixture's genome), the checks made
+ * before any data, and the recorded validation split. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "testutil.h"
+#include "tgsage/genome.h"
 #include "tgsage/tensorfile.h"
 #include "tgsage/threads.h"
 #include "tgsage/trainer.h"
@@ -189,9 +192,137 @@ static void test_bad_config(void **state) {
     tg_dataset_free(&va);
 }
 
+/* Net sources: candidate6 is the fixture's genome; names and genomes are
+ * checked before any data; a resume file refuses another genome. */
+static void test_net_sources(void **state) {
+    (void)state;
+    tg_error err;
+    tg_net_source src;
+    assert_int_equal(tg_net_source_resolve("candidate6", NULL, NULL, &src, &err), TG_OK);
+    tg_genome *g = tg_genome_load(tu_fixture("genomes/candidate6.json"), NULL, &err);
+    assert_non_null(g);
+    char hash[33];
+    tg_genome_hash(g, hash);
+    assert_string_equal(src.hash, hash);  /* the embedded genome is the fixture's */
+    assert_string_equal(src.space, "layerwise:10");
+    tg_graph *gr = tg_net_source_build(&src, 1, 28, 28, 10, &err);
+    assert_non_null(gr);
+    assert_true(tg_graph_find(gr, "layer5") >= 0 && tg_graph_find(gr, "layer6") < 0);
+    tg_graph_free(gr);
+    tg_net_source_free(&src);
+    tg_genome_free(g);
+    assert_int_equal(tg_net_source_resolve("small3", NULL, NULL, &src, &err), TG_OK);
+    assert_null(src.genome);
+    assert_true(src.hash[0] == '\0' && src.space[0] == '\0');
+    tg_net_source_free(&src);
+    assert_int_equal(tg_net_source_resolve("vgg", NULL, NULL, &src, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "unknown net 'vgg'"));
+    assert_int_not_equal(tg_net_source_resolve(NULL, "{\"space\": \"layerwise\"", NULL, &src,
+                                               &err), TG_OK);
+    print_message("bad genome: %s\n", err.msg);
+    assert_int_not_equal(tg_net_source_resolve("candidate6", NULL, "layerwise:4", &src, &err),
+                         TG_OK);
+    print_message("candidate6 in layerwise:4: %s\n", err.msg);
+
+    /* tg_train_check: before any data */
+    tg_train_config c = recipe("small3", 1, 32, 0.1);
+    snprintf(c.out, sizeof c.out, "/nonexistent/d/x.ckpt");
+    assert_int_equal(tg_train_check(&c, 0, &err), TG_ERR_IO);
+    assert_non_null(strstr(err.msg, "directory '/nonexistent/d' does not exist"));
+    c.out[0] = '\0';
+    assert_int_equal(tg_train_check(&c, 1, &err), TG_ERR_ARG);
+    c.epochs = 0;
+    assert_int_equal(tg_train_check(&c, 0, &err), TG_ERR_ARG);
+
+    /* two genomes: a resume file of one refuses the other */
+    const char *ga = "{\"schema\": 1, \"space\": \"layerwise\", \"max_layers\": 10, \"layers\": "
+                     "[{\"filters\": 32, \"kh\": 3, \"kw\": 3, \"stride\": 2, \"act\": \"relu\", "
+                     "\"norm\": \"bn\", \"inputs\": [-1]}]}";
+    const char *gb = "{\"schema\": 1, \"space\": \"layerwise\", \"max_layers\": 10, \"layers\": "
+                     "[{\"filters\": 32, \"kh\": 3, \"kw\": 5, \"stride\": 2, \"act\": \"relu\", "
+                     "\"norm\": \"bn\", \"inputs\": [-1]}]}";
+    tg_dataset tr, va;
+    load(&tr, "train", 256);
+    load(&va, "test", 64);
+    const char *dir = tu_tmpdir();
+    c = recipe("", 1, 32, 0.05);
+    c.genome = ga;
+    snprintf(c.out, sizeof c.out, "%s/g.ckpt", dir);
+    stop_at = 3;
+    tg_train_hooks stopper = {stop_after, NULL, NULL, NULL};
+    tg_train_result res;
+    assert_int_equal(tg_train_run(&c, &tr, &va, 0, &stopper, &res, &err), TG_OK);
+    assert_int_equal(res.state, TG_RUN_STOPPED);
+    c.genome = gb;
+    assert_int_equal(tg_train_run(&c, &tr, &va, 1, NULL, &res, &err), TG_ERR_ARG);
+    print_message("other genome: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "saved for genome"));
+    c.genome = NULL;
+    snprintf(c.net, sizeof c.net, "small3");
+    assert_int_equal(tg_train_run(&c, &tr, &va, 1, NULL, &res, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "saved for net genome, this run trains small3"));
+    /* the same genome, spelled otherwise (key order, whitespace): resumes */
+    c.genome = "{\"layers\": [{\"inputs\": [], \"norm\": \"bn\", \"act\": \"relu\", "
+               "\"stride\": 2, \"kw\": 3, \"kh\": 3, \"filters\": 32}], \"max_layers\": 10, "
+               "\"space\": \"layerwise\", \"schema\": 1}";
+    assert_int_equal(tg_train_run(&c, &tr, &va, 1, NULL, &res, &err), TG_OK);
+    assert_true(res.resumed && res.state == TG_RUN_DONE);
+    tg_trained t;
+    assert_int_equal(tg_trained_load(c.out, 16, "ref", &t, &err), TG_OK);
+    assert_string_equal(t.net_spec, "genome");
+    assert_non_null(strstr(t.genome, "\"kw\":3"));
+    assert_string_equal(t.space, "layerwise:10");
+    tg_trained_free(&t);
+    tu_rmtree(dir);
+    tg_dataset_free(&tr);
+    tg_dataset_free(&va);
+}
+
+/* The validation split a network trained beside, and what differs. */
+static void test_split_check(void **state) {
+    (void)state;
+    tg_split_info a = {"fashion-mnist", "00aa", "11bb", 0, 500, 3000}, b = a;
+    tg_error err;
+    b.train_limit = 0;  /* another training limit: fine */
+    assert_int_equal(tg_split_check(&a, &b, &err), TG_OK);
+    b.seed = 2;
+    assert_int_equal(tg_split_check(&a, &b, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "split seed 0, 500 images held out; here split seed 2, "
+                                    "500 held out"));
+    b = a, b.nval = 400;
+    assert_int_equal(tg_split_check(&a, &b, &err), TG_ERR_ARG);
+    b = a;
+    snprintf(b.all_fingerprint, sizeof b.all_fingerprint, "00ab");
+    snprintf(b.data, sizeof b.data, "mnist:/x");
+    assert_int_equal(tg_split_check(&a, &b, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "trained on other data (fashion-mnist"));
+    assert_non_null(strstr(err.msg, "than mnist:/x"));
+    b = a;
+    snprintf(b.val_fingerprint, sizeof b.val_fingerprint, "11bc");
+    assert_int_equal(tg_split_check(&a, &b, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "validation part differs"));
+    b = a, b.all_fingerprint[0] = '\0';
+    assert_int_equal(tg_split_check(&a, &b, &err), TG_ERR_ARG);
+    /* tg_split_load records the split, the fingerprints before the limits */
+    tg_dataset tr, va, tr2, va2;
+    tg_split_info i1, i2;
+    assert_int_equal(tg_split_load("fashion-mnist", 100, 7, 300, 50, &tr, &va, &i1, &err), TG_OK);
+    assert_int_equal(tg_split_load("fashion-mnist", 100, 7, 0, 0, &tr2, &va2, &i2, &err), TG_OK);
+    assert_true(tr.n == 300 && va.n == 50 && va2.n == 100 && i1.nval == 100 && i1.seed == 7);
+    assert_int_equal(i1.train_limit, 300);
+    assert_int_equal(i2.train_limit, 0);
+    assert_string_equal(i1.val_fingerprint, va2.fingerprint);
+    assert_string_equal(i1.all_fingerprint, i2.all_fingerprint);
+    assert_string_not_equal(tr.fingerprint, tr2.fingerprint);
+    assert_int_equal(tg_split_check(&i1, &i2, &err), TG_OK);
+    tg_dataset_free(&tr), tg_dataset_free(&va), tg_dataset_free(&tr2), tg_dataset_free(&va2);
+}
+
 int main(void) {
     tg_threads_set(0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_net_sources),
+        cmocka_unit_test(test_split_check),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_divergence_is_reported),
         cmocka_unit_test(test_deterministic_and_resumable),

@@ -48,7 +48,9 @@ typedef struct {
 tg_status tg_explorer_defaults(const char *algo, tg_explorer_config *c, tg_error *err);
 const char *tg_explorer_algorithms(void);   /* "random, tpe, rl, evolution" */
 
-/* The space must outlive the explorer. */
+/* The space must outlive the explorer. A zero in any numeric field of c
+ * takes that field's default (tg_explorer_defaults); every other value is
+ * range-checked (TG_ERR_ARG naming the field). */
 tg_explorer *tg_explorer_new(const tg_space *s, const tg_explorer_config *c,
                              tg_error *err);
 void tg_explorer_free(tg_explorer *e);

@@ -40,6 +40,13 @@ void tg_genome_hash(const tg_genome *g, char out[33]);
 /* "layerwise" or "cell" */
 const char *tg_genome_space_name(const tg_genome *g);
 
+/* A Graphviz (dot) picture, malloc'd (NULL when out of memory): a
+ * layer-wise genome as its DAG (the image, each layer with its settings,
+ * the classifier of `classes` outputs), a cell genome as its cell (the
+ * inputs h[-2] and h[-1], the blocks, the ops on the edges, the output
+ * concatenation). */
+char *tg_genome_dot(const tg_genome *g, int classes);
+
 typedef struct {
     int64_t params;            /* trainable parameters */
     int64_t macs;              /* forward multiply-adds per image */

@@ -7,8 +7,10 @@
  *               are named L1, L2, L3 (the teacher's observed layers).
  *   small3      three 3x3 conv+BN+ReLU of 32 filters (strides 1, 2, 1), GAP,
  *               linear; the layers' outputs are named layer0 .. layer2.
- *   candidate6  the layer-wise benchmark candidate of DESIGN.md; its layers'
- *               outputs are named layer0 .. layer5. */
+ *
+ * candidate6, the layer-wise benchmark candidate, is a genome (trainer.h's
+ * net sources build it through the search space): the engine knows nothing
+ * of genomes. */
 #ifndef TGSAGE_MODELS_H
 #define TGSAGE_MODELS_H
 
@@ -18,17 +20,5 @@
  * NULL with err set for an unknown name or a bad argument. */
 tg_graph *tg_model_build(const char *spec, int c, int h, int w, int classes,
                          tg_error *err);
-
-/* One layer of a layer-wise network: conv (no bias) + BN + ReLU with "same"
- * padding over the concatenation of its inputs (-1 is the image). */
-typedef struct {
-    int filters, kh, kw, stride;
-    int nin;
-    int in[32];
-} tg_layerwise_layer;
-
-/* Add a layer-wise stack to g (node 0 the image); returns the node of the
- * last layer's output, or -1 (error in g). Layer outputs are named layer<i>. */
-int tg_model_layerwise(tg_graph *g, int nlayers, const tg_layerwise_layer *L);
 
 #endif

@@ -89,4 +89,16 @@ tg_status tg_tg_score(const double *const *T, int nt, const double *const *S, in
                       int64_t m, tg_sim_method method, double *tg, int *best, double *best_r,
                       tg_error *err);
 
+/* The two halves of tg_tg_score, for callers that keep every similarity
+ * (the evaluator's record): sim (nt x ns, row t) receives r(S_s, T_t) for
+ * every pair, with the checks and errors of tg_tg_score ... */
+tg_status tg_tg_similarities(const double *const *T, int nt, const double *const *S, int ns,
+                             int64_t m, tg_sim_method method, double *sim, tg_error *err);
+/* ... and TG is reduced from such a matrix: per teacher row the maximum
+ * (the lowest candidate index among equal r) into best[t] and best_r[t]
+ * (either may be NULL), and their mean into *tg. Needs nt, ns >= 1 and
+ * finite entries (else TG_ERR_ARG / TG_ERR_NUMERIC naming the entry). */
+tg_status tg_tg_max_mean(const double *sim, int nt, int ns, double *tg, int *best,
+                         double *best_r, tg_error *err);
+
 #endif

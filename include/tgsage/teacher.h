@@ -47,4 +47,28 @@ tg_status tg_teacher_add(tg_teacher *t, const char *name, const double *rdm, int
  * labels at its image indices). */
 tg_status tg_teacher_check_data(const tg_teacher *t, const tg_dataset *d, tg_error *err);
 
+/* ---- teachers from recordings (teacher_recordings.c) ---- */
+
+/* The largest regions file `tgsage teacher` reads (tg_file_read refuses a
+ * larger one, naming the file and this limit). */
+#define TG_TEACHER_REGIONS_MAX_BYTES ((size_t)16 << 20)
+
+/* Add one layer per region of recordings (or any features): F is n x units
+ * (row i = image i, float32), labels[i] its category. regions_json NULL:
+ * one region of every unit, named `name`; else the text of a JSON object
+ * {"V4": [0, 1, ...], "pIT": [...]} of unit indices (each in [0, units),
+ * none twice in a region; names of at most 63 bytes), one layer per region
+ * in the object's order; `what` names the text in messages (its file).
+ * Each region's RDM uses t->unit and t->max_features, its subsample seeded
+ * from (t->seed, the region's position). On failure t keeps the layers it
+ * had before. */
+tg_status tg_teacher_from_recordings(tg_teacher *t, const float *F, int64_t n, int64_t units,
+                                     const int32_t *labels, const char *regions_json,
+                                     const char *what, const char *name, tg_error *err);
+/* Tie t to the first n images of d (a validation split): labels[i] must be
+ * d's label of image i (TG_ERR_ARG naming the first that is not); sets
+ * t->n, images 0..n-1, their labels, d's fingerprint and description. */
+tg_status tg_teacher_tie(tg_teacher *t, const tg_dataset *d, const int32_t *labels, int64_t n,
+                         tg_error *err);
+
 #endif

@@ -5,8 +5,10 @@
 #define TGSAGE_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tgsage/dataset.h"
+#include "tgsage/trainer.h"
 
 typedef struct {
     const char *name;
@@ -24,12 +26,45 @@ int tg_cmd_rdm(int argc, char **argv);
 int tg_cmd_compare(int argc, char **argv);
 int tg_cmd_teacher(int argc, char **argv);
 int tg_cmd_tg(int argc, char **argv);
+int tg_cmd_sample(int argc, char **argv);
+int tg_cmd_show(int argc, char **argv);
 
 /* Parse a number option or print "tgsage CMD: --OPT: ..." and return -1. */
 int tg_cli_int(const char *cmd, const char *opt, const char *text, long lo,
                long hi, long *out);
 int tg_cli_double(const char *cmd, const char *opt, const char *text,
                   double lo, double hi, double *out);
+
+/* The options every command that runs a network shares (common_opts.c):
+ * --batch, --threads, --backend, --json, and --ckpt for those that read a
+ * checkpoint. A command sets its defaults in the struct, lists
+ * TG_CLI_COMMON_OPTIONS (and TG_CLI_CKPT_OPTION) in its getopt table, and
+ * hands every option to tg_cli_common_option first. */
+typedef struct {
+    const char *ckpt;      /* --ckpt; NULL when not given */
+    long batch;            /* --batch: images per step or per forward pass */
+    long threads;          /* --threads: 0 = all cores */
+    char backend[16];      /* --backend: dnnl or ref */
+    int json;              /* --json */
+} tg_cli_common;
+
+#define TG_CLI_COMMON_DEFAULT(batch) {NULL, (batch), 0, "dnnl", 0}
+#define TG_CLI_COMMON_OPTIONS                                                  \
+    {"batch", 1, 0, 'b'}, {"threads", 1, 0, 't'}, {"backend", 1, 0, 'B'},      \
+        {"json", 0, 0, 'j'}
+#define TG_CLI_CKPT_OPTION {"ckpt", 1, 0, 'k'}
+/* Returns 1 when ch was one of them (setting *bad, after printing why, for
+ * a bad value), else 0. */
+int tg_cli_common_option(const char *cmd, int ch, const char *arg, tg_cli_common *o,
+                         int *bad);
+/* The help lines of --batch (batch_what: "images per step"), --threads,
+ * --backend and --json (json_what: what it prints), with the defaults in
+ * def. */
+void tg_cli_common_help(FILE *f, const tg_cli_common *def, const char *batch_what,
+                        const char *json_what);
+/* Split "a,b,c" in place into at most max names; the count, or -1 for none
+ * or more than max (or an empty name). */
+int tg_cli_split_list(char *text, char **names, int max);
 
 /* --data and the validation split */
 typedef struct {
@@ -48,14 +83,16 @@ typedef struct {
         {"train-limit", 1, 0, 'T'}, {"val-limit", 1, 0, 'V'}
 int tg_cli_data_option(const char *cmd, int ch, const char *arg, tg_cli_data *d, int *bad);
 
+/* The split the options describe (tg_split_load); info may be NULL. */
 tg_status tg_cli_load_data(const tg_cli_data *o, tg_dataset *train, tg_dataset *val,
-                           tg_error *err);
+                           tg_split_info *info, tg_error *err);
 const char *tg_cli_data_help(void);
 /* The images a trained network is evaluated on: "test", or "val" (the
- * validation part of the split; refused when trained_on, the fingerprint of
- * the network's training data, is not that split's training part). */
-tg_status tg_cli_load_eval_split(const tg_cli_data *o, const char *split,
-                                 const char *trained_on, tg_dataset *out, tg_error *err);
+ * validation part of the split; refused unless it is the one the network
+ * was trained beside, tg_split_check; any --train-limit is fine). t NULL:
+ * no check. */
+tg_status tg_cli_load_eval_split(const tg_cli_data *o, const char *split, const tg_trained *t,
+                                 tg_dataset *out, tg_error *err);
 
 /* .npy inputs of the representation commands (npy_inputs.c) */
 tg_status tg_cli_read_f64(const char *path, int want_ndim, double **out, int64_t *rows,

@@ -1,5 +1,6 @@
 /* cmd_tg.c - `tgsage tg`: teacher guidance of a trained candidate (with its
- * premature accuracy P and score P + alpha*TG), or of candidate RDMs. */
+ * premature accuracy P and score P + alpha*TG), or of candidate RDMs. Both
+ * forms fill the evaluator's record, whose TG src/rsa/tg.c reduces. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -12,7 +13,7 @@
 #include "tgsage/threads.h"
 #include "tgsage/trainer.h"
 
-static void help(FILE *f) {
+static void help(FILE *f, const tg_cli_common *def) {
     fprintf(f,
 "usage: tgsage tg --teacher TEACHER (--ckpt CKPT | --rdms s1.npy s2.npy ...) [options]\n"
 "\n"
@@ -27,11 +28,13 @@ static void help(FILE *f) {
 "  --ckpt CKPT         a trained candidate (tgsage train)\n"
 "  --rdms FILES...     candidate RDMs instead (square .npy, the teacher's size)\n"
 "  --alpha A           weight of TG in the score [1]\n"
-"%s"
-"  --threads T         threads, 0 = all cores [0]\n"
-"  --json              one JSON object on stdout: tg, per_teacher (teacher_layer,\n"
-"                      best_candidate_layer, r) and with --ckpt p and score\n"
-"  -h, --help          show this help\n", tg_cli_data_help());
+"%s", tg_cli_data_help());
+    tg_cli_common_help(f, def, "images per forward pass (with --ckpt)",
+                       "one JSON object on stdout: tg, per_teacher (teacher_layer,\n"
+                       "                      best_candidate_layer, r), similarities (a\n"
+                       "                      teacher x candidate matrix), candidate_layers\n"
+                       "                      and with --ckpt p and score");
+    fprintf(f, "  -h, --help          show this help\n");
 }
 
 static void print_result(int json, int with_p, const tg_eval_record *r) {
@@ -46,6 +49,13 @@ static void print_result(int json, int with_p, const tg_eval_record *r) {
             cJSON_AddNumberToObject(o, "r", r->best_r[a]);
             cJSON_AddItemToArray(pt, o);
         }
+        cJSON *cl = cJSON_AddArrayToObject(j, "candidate_layers");
+        for (int s = 0; s < r->ncand; s++)
+            cJSON_AddItemToArray(cl, cJSON_CreateString(r->cand_layers[s]));
+        cJSON *sim = cJSON_AddArrayToObject(j, "similarities");
+        for (int a = 0; a < r->nteacher; a++)
+            cJSON_AddItemToArray(sim, cJSON_CreateDoubleArray(r->sim + (size_t)a * r->ncand,
+                                                              r->ncand));
         if (with_p) {
             cJSON_AddNumberToObject(j, "p", r->p);
             cJSON_AddNumberToObject(j, "alpha", r->alpha);
@@ -64,92 +74,92 @@ static void print_result(int json, int with_p, const tg_eval_record *r) {
     if (with_p) printf("P = %.4f, score = P + %g*TG = %.4f\n", r->p, r->alpha, r->score);
 }
 
+static tg_status from_ckpt(const tg_cli_common *com, const tg_cli_data *data,
+                           const tg_teacher *t, double alpha, tg_eval_record *rec,
+                           tg_error *err) {
+    tg_trained tr;
+    tg_dataset val;
+    tg_status st = tg_trained_load(com->ckpt, (int)com->batch, com->backend, &tr, err);
+    if (st != TG_OK) return st;
+    st = tg_cli_load_eval_split(data, "val", &tr, &val, err);
+    if (st == TG_OK) {
+        st = tg_evaluate_candidate(tr.net, &val, t, alpha, rec, err);
+        tg_dataset_free(&val);
+    }
+    tg_trained_free(&tr);
+    return st;
+}
+
+/* Candidate RDMs from files, named by their base names. */
+static tg_status from_rdms(char **files, int ns, const tg_teacher *t, double alpha,
+                           tg_eval_record *rec, tg_error *err) {
+    double **S = calloc((size_t)ns, sizeof(double *));
+    const char **names = malloc(sizeof(char *) * (size_t)ns);
+    tg_status st = S && names ? TG_OK : tg_error_set(err, TG_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < ns && st == TG_OK; i++) {
+        int64_t rows = 0, cols = 0;
+        st = tg_cli_read_f64(files[i], 2, &S[i], &rows, &cols, err);
+        if (st == TG_OK && (rows != cols || rows != t->m))
+            st = tg_error_set(err, TG_ERR_SHAPE, "%s is %lldx%lld; the teacher's RDMs are "
+                              "%lldx%lld", files[i], (long long)rows, (long long)cols,
+                              (long long)t->m, (long long)t->m);
+        const char *b = strrchr(files[i], '/');
+        names[i] = b ? b + 1 : files[i];
+    }
+    if (st == TG_OK)
+        st = tg_eval_rdms(t, (const double *const *)S, names, ns, t->m, alpha, rec, err);
+    for (int i = 0; S && i < ns; i++) free(S[i]);
+    free(S);
+    free(names);
+    return st;
+}
+
 int tg_cmd_tg(int argc, char **argv) {
     static const struct option longs[] = {
-        {"teacher", 1, 0, 'e'}, {"ckpt", 1, 0, 'k'},        {"rdms", 0, 0, 'R'},
-        {"alpha", 1, 0, 'a'},
-        {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'},        TG_CLI_DATA_OPTIONS, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *cmd = "tg", *tp = NULL, *ckpt = NULL;
-    int rdms = 0, json = 0, ch;
+        {"teacher", 1, 0, 'e'}, TG_CLI_CKPT_OPTION,  {"rdms", 0, 0, 'R'},
+        {"alpha", 1, 0, 'a'},   TG_CLI_COMMON_OPTIONS, TG_CLI_DATA_OPTIONS,
+        {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+    const char *cmd = "tg", *tp = NULL;
+    int rdms = 0, ch;
     double alpha = 1;
-    long threads = 0;
     tg_cli_data data = TG_CLI_DATA_DEFAULT;
+    tg_cli_common com = TG_CLI_COMMON_DEFAULT(100), def = com;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         int bad = 0;
-        if (tg_cli_data_option(cmd, ch, optarg, &data, &bad)) {
+        if (tg_cli_common_option(cmd, ch, optarg, &com, &bad) ||
+            tg_cli_data_option(cmd, ch, optarg, &data, &bad)) {
             if (bad) return TG_EXIT_USAGE;
             continue;
         }
         switch (ch) {
         case 'e': tp = optarg; break;
-        case 'k': ckpt = optarg; break;
         case 'R': rdms = 1; break;
         case 'a': bad = tg_cli_double(cmd, "--alpha", optarg, 0, 1e6, &alpha); break;
-        case 't': bad = tg_cli_int(cmd, "--threads", optarg, 0, 1024, &threads); break;
-        case 'j': json = 1; break;
-        case 'h': help(stdout); return TG_EXIT_OK;
+        case 'h': help(stdout, &def); return TG_EXIT_OK;
         default: fprintf(stderr, "Run 'tgsage tg --help' for the options.\n"); return TG_EXIT_USAGE;
         }
         if (bad) return TG_EXIT_USAGE;
     }
-    if (!tp || (ckpt != NULL) == rdms || (rdms && optind == argc) || (!rdms && optind < argc)) {
+    if (!tp || (com.ckpt != NULL) == rdms || (rdms && optind == argc) ||
+        (!rdms && optind < argc)) {
         fprintf(stderr, "tgsage tg: give --teacher and one of --ckpt or --rdms with files "
                         "(see tgsage tg --help)\n");
         return TG_EXIT_USAGE;
     }
-    tg_threads_set((int)threads);
+    tg_threads_set((int)com.threads);
     tg_error err;
     tg_teacher t;
     if (tg_teacher_load(tp, &t, &err) != TG_OK) {
         fprintf(stderr, "tgsage tg: %s\n", err.msg);
         return TG_EXIT_FAIL;
     }
-    tg_eval_record *rec = calloc(1, sizeof *rec);
-    tg_status st = rec ? TG_OK : tg_error_set(&err, TG_ERR_NOMEM, "out of memory");
-    if (st == TG_OK && ckpt) {
-        tg_trained tr;
-        tg_dataset val;
-        st = tg_trained_load(ckpt, 100, "", &tr, &err);
-        if (st == TG_OK) {
-            st = tg_cli_load_eval_split(&data, "val", tr.data_fingerprint, &val, &err);
-            if (st == TG_OK) {
-                st = tg_evaluate_candidate(tr.net, &val, &t, alpha, rec, &err);
-                tg_dataset_free(&val);
-            }
-            tg_trained_free(&tr);
-        }
-    } else if (st == TG_OK) {
-        double *S[TG_EVAL_MAX_LAYERS] = {0};
-        int ns = 0;
-        for (int i = optind; i < argc && st == TG_OK; i++, ns++) {
-            int64_t rows = 0, cols = 0;
-            if (ns == TG_EVAL_MAX_LAYERS) {
-                st = tg_error_set(&err, TG_ERR_ARG, "more than %d candidate RDMs", ns);
-                break;
-            }
-            st = tg_cli_read_f64(argv[i], 2, &S[ns], &rows, &cols, &err);
-            if (st == TG_OK && (rows != cols || rows != t.m))
-                st = tg_error_set(&err, TG_ERR_SHAPE, "%s is %lldx%lld; the teacher's RDMs are "
-                                  "%lldx%lld", argv[i], (long long)rows, (long long)cols,
-                                  (long long)t.m, (long long)t.m);
-            char name[64];
-            const char *b = strrchr(argv[i], '/');
-            snprintf(name, sizeof name, "%s", b ? b + 1 : argv[i]);
-            snprintf(rec->cand_layers[ns], sizeof rec->cand_layers[0], "%s", name);
-        }
-        if (st == TG_OK) {
-            rec->nteacher = t.nlayers, rec->ncand = ns;
-            for (int a = 0; a < t.nlayers; a++)
-                snprintf(rec->teacher_layers[a], sizeof rec->teacher_layers[0], "%s", t.names[a]);
-            st = tg_tg_score((const double *const *)t.rdms, t.nlayers, (const double *const *)S,
-                             ns, t.m, t.method, &rec->tg, rec->best, rec->best_r, &err);
-        }
-        for (int i = 0; i < ns; i++) free(S[i]);
-    }
-    if (st == TG_OK) print_result(json, ckpt != NULL, rec);
+    tg_eval_record rec = {0};
+    tg_status st = com.ckpt ? from_ckpt(&com, &data, &t, alpha, &rec, &err)
+                            : from_rdms(argv + optind, argc - optind, &t, alpha, &rec, &err);
+    if (st == TG_OK) print_result(com.json, com.ckpt != NULL, &rec);
     else fprintf(stderr, "tgsage tg: %s\n", err.msg);
-    free(rec);
+    tg_eval_record_free(&rec);
     tg_teacher_free(&t);
     return st == TG_OK ? TG_EXIT_OK : TG_EXIT_FAIL;
 }

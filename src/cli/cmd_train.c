@@ -1,5 +1,7 @@
-/* cmd_train.c - `tgsage train`: train a network, with checkpoints, a
- * progress display, and resume after an interruption. */
+/* cmd_train.c - `tgsage train`: train a built-in network or a genome, with
+ * checkpoints, a progress display, and resume after an interruption.
+ * Everything that can be checked without data (options, the net or genome,
+ * the output directory) is checked before the data is loaded. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <signal.h>
@@ -9,12 +11,14 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "tgsage/genome.h"
+#include "tgsage/space.h"
 #include "tgsage/threads.h"
 #include "tgsage/trainer.h"
 
-static void help(FILE *f) {
+static void help(FILE *f, const tg_cli_common *def) {
     fprintf(f,
-"usage: tgsage train [options]\n"
+"usage: tgsage train [--net NAME | --genome FILE] [options]\n"
 "\n"
 "Train a network on a dataset for a budget in epochs and report its accuracy\n"
 "on a validation set held out from the training split. Training images are\n"
@@ -22,11 +26,14 @@ static void help(FILE *f) {
 "flip) and standardised per image.\n"
 "\n"
 "network and budget:\n"
-"  --net NAME          resnet:N (depth 6N+2), small3 or candidate6 [resnet:1]\n"
+"  --net NAME          resnet:N (depth 6N+2), small3 or candidate6 (a genome\n"
+"                      of the layer-wise space) [resnet:1]\n"
+"  --genome FILE       train this genome (JSON, docs/spaces.md) instead\n"
+"  --space SPEC        validate the genome against this space, e.g.\n"
+"                      layerwise:10 or cell [the space the genome names]\n"
 "  --preset NAME       layerwise, cell or short: the paper's recipes; the\n"
 "                      options below override single fields [short]\n"
 "  --epochs E          budget in epochs, fractions allowed (0.25) [preset: 2]\n"
-"  --batch B           images per step [128]\n"
 "  --lr LR             initial learning rate [preset: 0.05]\n"
 "  --schedule S        constant, cosine, or step:EPOCHS:GAMMA [preset: cosine]\n"
 "  --optimizer O       sgd (Nesterov when momentum > 0) or rmsprop [sgd]\n"
@@ -42,20 +49,21 @@ static void help(FILE *f) {
 "output and running:\n"
 "  --out CKPT          save the trained network here; also the stem of the\n"
 "                      checkpoints at points (CKPT@EPOCH.ckpt) and of the\n"
-"                      resume file (CKPT.resume)\n"
+"                      resume file (CKPT.resume). A checkpoint holds the\n"
+"                      genome, so eval, features, tg and teacher need only it\n"
 "  --checkpoint-at L   comma-separated epochs at which to evaluate and save a\n"
 "                      checkpoint, e.g. 0.5,1,2 (the paper's premature points)\n"
 "  --save-every E      also save the resume file every E epochs [0.25]\n"
 "  --resume            continue an interrupted run from CKPT.resume (same\n"
-"                      command line, plus --resume)\n"
-"  --threads T         threads, 0 = all cores [0]\n"
-"  --backend NAME      convolution backend: dnnl or ref [dnnl]\n"
-"  --json              print a JSON summary on stdout\n"
+"                      command line, plus --resume)\n",
+            tg_cli_data_help());
+    tg_cli_common_help(f, def, "images per step", "print a JSON summary on stdout");
+    fprintf(f,
 "  -h, --help          show this help\n"
 "\n"
 "Ctrl-C (or SIGTERM) stops after the current step and writes CKPT.resume.\n"
-"Exit status: 0 done, 1 failed (e.g. diverged), 2 usage, 130 interrupted.\n",
-            tg_cli_data_help());
+"Exit status: 0 done, 1 failed (e.g. diverged, a bad genome), 2 usage,\n"
+"130 interrupted.\n");
 }
 
 static volatile sig_atomic_t g_stop;  /* set by the signal handler only */
@@ -107,17 +115,60 @@ static int parse_points(const char *text, tg_train_config *c) {
     return c->ncheckpoints ? 0 : -1;
 }
 
+/* The genome file as canonical JSON (malloc'd), validated against space
+ * ("" its own); NULL with the message in err. */
+static char *read_genome(const char *path, const char *space, tg_error *err) {
+    tg_space *sp = NULL;
+    if (space[0] && !(sp = tg_space_parse(space, err))) return NULL;
+    tg_genome *g = tg_genome_load(path, sp, err);
+    char *json = g ? tg_genome_json(g) : NULL;
+    if (g && !json) tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    tg_genome_free(g);
+    tg_space_free(sp);
+    return json;
+}
+
+static void print_json(const tg_train_config *c, const char *net, const tg_cli_data *data,
+                       const tg_dataset *train, const tg_dataset *val, tg_status st,
+                       const tg_error *err, const tg_train_result *res) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "status", st != TG_OK ? "failed"
+                            : res->state == TG_RUN_STOPPED ? "stopped" : "done");
+    if (st != TG_OK) cJSON_AddStringToObject(j, "error", err->msg);
+    cJSON_AddStringToObject(j, "net", net);
+    cJSON_AddStringToObject(j, "data", data->spec);
+    cJSON_AddStringToObject(j, "data_fingerprint", train->fingerprint);
+    cJSON_AddNumberToObject(j, "train_images", (double)train->n);
+    cJSON_AddNumberToObject(j, "val_images", (double)val->n);
+    cJSON_AddNumberToObject(j, "epochs", c->epochs);
+    cJSON_AddNumberToObject(j, "epoch_reached", res->last.epoch);
+    cJSON_AddNumberToObject(j, "steps", (double)res->last.step);
+    cJSON_AddNumberToObject(j, "examples_trained", (double)res->last.step * c->batch);
+    cJSON_AddBoolToObject(j, "resumed", res->resumed);
+    if (st == TG_OK && res->state == TG_RUN_DONE) {
+        cJSON_AddNumberToObject(j, "val_accuracy", res->final.val_acc);
+        cJSON_AddNumberToObject(j, "val_loss", res->final.val_loss);
+        if (c->out[0]) cJSON_AddStringToObject(j, "checkpoint", c->out);
+    }
+    cJSON_AddNumberToObject(j, "train_loss", res->last.loss);
+    cJSON_AddNumberToObject(j, "seconds", res->last.seconds);
+    cJSON_AddNumberToObject(j, "train_img_s", res->last.img_s);
+    char *s = cJSON_PrintUnformatted(j);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(j);
+}
+
 int tg_cmd_train(int argc, char **argv) {
     static const struct option longs[] = {
-        {"net", 1, 0, 'n'},          {"preset", 1, 0, 'P'},    {"epochs", 1, 0, 'e'},
-        {"batch", 1, 0, 'b'},        {"lr", 1, 0, 'l'},        {"schedule", 1, 0, 'S'},
-        {"optimizer", 1, 0, 'O'},    {"momentum", 1, 0, 'm'},  {"wd", 1, 0, 'w'},
-        {"clip", 1, 0, 'c'},         {"no-augment", 0, 0, 'A'}, {"seed", 1, 0, 's'},
-        {"out", 1, 0, 'o'},
-        {"checkpoint-at", 1, 0, 'C'}, {"save-every", 1, 0, 'E'}, {"resume", 0, 0, 'R'},
-        {"threads", 1, 0, 't'},      {"backend", 1, 0, 'B'},   {"json", 0, 0, 'j'},
-        TG_CLI_DATA_OPTIONS, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *cmd = "train";
+        {"net", 1, 0, 'n'},          {"genome", 1, 0, 'g'},    {"space", 1, 0, 'Z'},
+        {"preset", 1, 0, 'P'},       {"epochs", 1, 0, 'e'},    {"lr", 1, 0, 'l'},
+        {"schedule", 1, 0, 'S'},     {"optimizer", 1, 0, 'O'}, {"momentum", 1, 0, 'm'},
+        {"wd", 1, 0, 'w'},           {"clip", 1, 0, 'c'},      {"no-augment", 0, 0, 'A'},
+        {"seed", 1, 0, 's'},         {"out", 1, 0, 'o'},       {"checkpoint-at", 1, 0, 'C'},
+        {"save-every", 1, 0, 'E'},   {"resume", 0, 0, 'R'},    TG_CLI_COMMON_OPTIONS,
+        TG_CLI_DATA_OPTIONS,         {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+    const char *cmd = "train", *genome_path = NULL;
     tg_error err;
     tg_train_config c;
     /* the preset first, so that every other option overrides it */
@@ -130,23 +181,32 @@ int tg_cmd_train(int argc, char **argv) {
         return TG_EXIT_USAGE;
     }
     c.save_every = 0.25;
+    tg_cli_common com = TG_CLI_COMMON_DEFAULT(c.batch), def = com;
     tg_cli_data data = TG_CLI_DATA_DEFAULT;
     const char *schedule = NULL;
-    long threads = 0, seed = 1;
-    int json = 0, resume = 0, ch;
+    long seed = 1;
+    int resume = 0, net_given = 0, ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "ho:", longs, NULL)) != -1) {
         int bad = 0;
-        long v;
-        if (tg_cli_data_option(cmd, ch, optarg, &data, &bad)) {
+        if (tg_cli_common_option(cmd, ch, optarg, &com, &bad) ||
+            tg_cli_data_option(cmd, ch, optarg, &data, &bad)) {
             if (bad) return TG_EXIT_USAGE;
             continue;
         }
         switch (ch) {
-        case 'n': snprintf(c.net, sizeof c.net, "%s", optarg); break;
+        case 'n': snprintf(c.net, sizeof c.net, "%s", optarg), net_given = 1; break;
+        case 'g': genome_path = optarg; break;
+        case 'Z':
+            if (strlen(optarg) >= sizeof c.space) {
+                fprintf(stderr, "tgsage train: --space: longer than %zu characters\n",
+                        sizeof c.space - 1);
+                bad = 1;
+            }
+            snprintf(c.space, sizeof c.space, "%s", optarg);
+            break;
         case 'P': break;
         case 'e': bad = tg_cli_double(cmd, "--epochs", optarg, 1e-6, 1e6, &c.epochs); break;
-        case 'b': bad = tg_cli_int(cmd, "--batch", optarg, 1, 65536, &v); c.batch = (int)v; break;
         case 'l': bad = tg_cli_double(cmd, "--lr", optarg, 0, 1e3, &c.lr.lr); break;
         case 'S': schedule = optarg; break;
         case 'O':
@@ -163,7 +223,14 @@ int tg_cmd_train(int argc, char **argv) {
         case 'c': bad = tg_cli_double(cmd, "--clip", optarg, 0, 1e9, &c.opt.clip_norm); break;
         case 'A': c.augment = 0; break;
         case 's': bad = tg_cli_int(cmd, "--seed", optarg, 0, 1L << 62, &seed); break;
-        case 'o': snprintf(c.out, sizeof c.out, "%s", optarg); break;
+        case 'o':
+            if (strlen(optarg) >= sizeof c.out) {
+                fprintf(stderr, "tgsage train: --out: a path of at most %zu bytes\n",
+                        sizeof c.out - 1);
+                bad = 1;
+            }
+            snprintf(c.out, sizeof c.out, "%s", optarg);
+            break;
         case 'C':
             if (parse_points(optarg, &c)) {
                 fprintf(stderr, "tgsage train: --checkpoint-at '%s': expected up to %d "
@@ -173,10 +240,7 @@ int tg_cmd_train(int argc, char **argv) {
             break;
         case 'E': bad = tg_cli_double(cmd, "--save-every", optarg, 0, 1e6, &c.save_every); break;
         case 'R': resume = 1; break;
-        case 't': bad = tg_cli_int(cmd, "--threads", optarg, 0, 1024, &threads); break;
-        case 'B': snprintf(c.backend, sizeof c.backend, "%s", optarg); break;
-        case 'j': json = 1; break;
-        case 'h': help(stdout); return TG_EXIT_OK;
+        case 'h': help(stdout, &def); return TG_EXIT_OK;
         default: fprintf(stderr, "Run 'tgsage train --help' for the options.\n"); return TG_EXIT_USAGE;
         }
         if (bad) return TG_EXIT_USAGE;
@@ -185,32 +249,49 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "tgsage train: unexpected argument '%s'\n", argv[optind]);
         return TG_EXIT_USAGE;
     }
+    if (net_given && genome_path) {
+        fprintf(stderr, "tgsage train: give --net or --genome, not both\n");
+        return TG_EXIT_USAGE;
+    }
     c.seed = (uint64_t)seed;
+    c.batch = (int)com.batch;
+    snprintf(c.backend, sizeof c.backend, "%s", com.backend);
     if (c.opt.nesterov && c.opt.momentum <= 0) c.opt.nesterov = 0;
     if (c.opt.kind == TG_OPT_RMSPROP) c.opt.nesterov = 0;
     if (schedule && tg_lr_parse(schedule, &c.lr, &err) != TG_OK) {
         fprintf(stderr, "tgsage train: --schedule: %s\n", err.msg);
         return TG_EXIT_USAGE;
     }
-    if (!tg_backend_find(c.backend)) {
-        fprintf(stderr, "tgsage train: --backend '%s': expected dnnl or ref\n", c.backend);
-        return TG_EXIT_USAGE;
-    }
     if (resume && !c.out[0]) {
         fprintf(stderr, "tgsage train: --resume needs the --out of the interrupted run\n");
         return TG_EXIT_USAGE;
     }
-    int nthreads = tg_threads_set((int)threads);
-
-    tg_dataset train, val;
-    if (tg_cli_load_data(&data, &train, &val, &err) != TG_OK) {
+    /* the cheap checks, before any data is loaded */
+    char *genome = genome_path ? read_genome(genome_path, c.space, &err) : NULL;
+    if (genome_path && !genome) {
         fprintf(stderr, "tgsage train: %s\n", err.msg);
         return TG_EXIT_FAIL;
     }
+    c.genome = genome;
+    char net[300];
+    snprintf(net, sizeof net, "%s", genome_path ? genome_path : c.net);
+    if (tg_train_check(&c, resume, &err) != TG_OK) {
+        fprintf(stderr, "tgsage train: %s\n", err.msg);
+        free(genome);
+        return TG_EXIT_FAIL;
+    }
+    int nthreads = tg_threads_set((int)com.threads);
+
+    tg_dataset train, val;
+    if (tg_cli_load_data(&data, &train, &val, &c.split, &err) != TG_OK) {
+        fprintf(stderr, "tgsage train: %s\n", err.msg);
+        free(genome);
+        return TG_EXIT_FAIL;
+    }
     fprintf(stderr, "training %s on %lld images of %s (validation %lld), %g epoch%s, batch "
-            "%d, %d threads%s\n", c.net, (long long)train.n, data.spec, (long long)val.n,
+            "%d, %d threads%s\n", net, (long long)train.n, data.spec, (long long)val.n,
             c.epochs, c.epochs == 1 ? "" : "s", c.batch, nthreads, resume ? ", resuming" : "");
-    display disp = {isatty(2), json, 0.1, -1};
+    display disp = {isatty(2), com.json, 0.1, -1};
     g_stop = 0;
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -235,39 +316,15 @@ int tg_cmd_train(int argc, char **argv) {
             fprintf(stderr, "stopped at epoch %.3f; nothing saved (no --out).\n", res.last.epoch);
         code = TG_EXIT_INTERRUPTED;
     }
-    if (json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "status", st != TG_OK ? "failed"
-                                : res.state == TG_RUN_STOPPED ? "stopped" : "done");
-        if (st != TG_OK) cJSON_AddStringToObject(j, "error", err.msg);
-        cJSON_AddStringToObject(j, "net", c.net);
-        cJSON_AddStringToObject(j, "data", data.spec);
-        cJSON_AddStringToObject(j, "data_fingerprint", train.fingerprint);
-        cJSON_AddNumberToObject(j, "train_images", (double)train.n);
-        cJSON_AddNumberToObject(j, "val_images", (double)val.n);
-        cJSON_AddNumberToObject(j, "epochs", c.epochs);
-        cJSON_AddNumberToObject(j, "epoch_reached", res.last.epoch);
-        cJSON_AddNumberToObject(j, "steps", (double)res.last.step);
-        cJSON_AddNumberToObject(j, "examples_trained", (double)res.last.step * c.batch);
-        cJSON_AddBoolToObject(j, "resumed", res.resumed);
-        if (st == TG_OK && res.state == TG_RUN_DONE) {
-            cJSON_AddNumberToObject(j, "val_accuracy", res.final.val_acc);
-            cJSON_AddNumberToObject(j, "val_loss", res.final.val_loss);
-            if (c.out[0]) cJSON_AddStringToObject(j, "checkpoint", c.out);
-        }
-        cJSON_AddNumberToObject(j, "train_loss", res.last.loss);
-        cJSON_AddNumberToObject(j, "seconds", res.last.seconds);
-        cJSON_AddNumberToObject(j, "train_img_s", res.last.img_s);
-        char *s = cJSON_PrintUnformatted(j);
-        printf("%s\n", s);
-        free(s);
-        cJSON_Delete(j);
+    if (com.json) {
+        print_json(&c, net, &data, &train, &val, st, &err, &res);
     } else if (st == TG_OK && res.state == TG_RUN_DONE) {
         printf("%s: validation accuracy %.2f%% (loss %.4f) on %lld images after %g epochs "
-               "(%.1f s, %.0f img/s)%s%s\n", c.net, 100 * res.final.val_acc,
+               "(%.1f s, %.0f img/s)%s%s\n", net, 100 * res.final.val_acc,
                res.final.val_loss, (long long)val.n, c.epochs, res.last.seconds,
                res.last.img_s, c.out[0] ? "; saved " : "", c.out);
     }
+    free(genome);
     tg_dataset_free(&train);
     tg_dataset_free(&val);
     return code;

@@ -1,29 +1,15 @@
 /* data_opts.c - the data options every command shares: --data, the seeded
- * validation split, limits. */
+ * validation split, limits; and the held-out check of the validation
+ * images a trained network is scored on. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 
 tg_status tg_cli_load_data(const tg_cli_data *o, tg_dataset *train, tg_dataset *val,
-                           tg_error *err) {
-    tg_dataset all;
-    tg_status st = tg_dataset_load(o->spec, "train", &all, err);
-    if (st != TG_OK) return st;
-    int64_t nval = o->val >= 0 ? o->val : (all.n >= 20000 ? 5000 : all.n / 10);
-    if (nval < 1 || nval >= all.n) {
-        tg_dataset_free(&all);
-        return tg_error_set(err, TG_ERR_ARG,
-                            "--val %lld: the training split has %lld images; hold out at "
-                            "least 1 and leave some to train on",
-                            (long long)nval, (long long)all.n);
-    }
-    st = tg_dataset_split(&all, nval, o->split_seed, train, val, err);
-    tg_dataset_free(&all);
-    if (st != TG_OK) return st;
-    tg_dataset_limit(train, o->train_limit);
-    tg_dataset_limit(val, o->val_limit);
-    return TG_OK;
+                           tg_split_info *info, tg_error *err) {
+    return tg_split_load(o->spec, o->val, (uint64_t)o->split_seed, o->train_limit,
+                         o->val_limit, train, val, info, err);
 }
 
 int tg_cli_data_option(const char *cmd, int ch, const char *arg, tg_cli_data *d, int *bad) {
@@ -48,8 +34,8 @@ const char *tg_cli_data_help(void) {
            "  --val-limit N       use only the first N validation images, 0 = all [0]\n";
 }
 
-tg_status tg_cli_load_eval_split(const tg_cli_data *o, const char *split,
-                                 const char *trained_on, tg_dataset *out, tg_error *err) {
+tg_status tg_cli_load_eval_split(const tg_cli_data *o, const char *split, const tg_trained *t,
+                                 tg_dataset *out, tg_error *err) {
     if (strcmp(split, "test") == 0) {
         tg_status st = tg_dataset_load(o->spec, "test", out, err);
         if (st == TG_OK) tg_dataset_limit(out, o->val_limit);
@@ -58,19 +44,27 @@ tg_status tg_cli_load_eval_split(const tg_cli_data *o, const char *split,
     if (strcmp(split, "val") != 0)
         return tg_error_set(err, TG_ERR_ARG, "--split '%s': expected val or test", split);
     tg_dataset train;
-    tg_status st = tg_cli_load_data(o, &train, out, err);
+    tg_split_info here;
+    tg_status st = tg_cli_load_data(o, &train, out, &here, err);
     if (st != TG_OK) return st;
-    /* the validation part is only held out if the split is the one the
-     * network was trained beside: its training part must be the same data */
-    if (trained_on && strcmp(train.fingerprint, trained_on) != 0) {
+    if (t && t->split.all_fingerprint[0]) {
+        /* the validation part is held out if it is the one the network was
+         * trained beside, whatever part of the training images it used */
+        tg_error e;
+        if ((st = tg_split_check(&t->split, &here, &e)) != TG_OK)
+            tg_error_set(err, st, "%s. Use the --data, --val and --split-seed of its "
+                         "training, or --split test", e.msg);
+    } else if (t && strcmp(train.fingerprint, t->data_fingerprint) != 0) {
+        /* a checkpoint that predates the recorded split: its training images
+         * must be this split's training part */
         st = tg_error_set(err, TG_ERR_ARG,
                           "the checkpoint was trained on other data than the training part "
                           "of this split (fingerprint %s, here %s): its validation images "
                           "may not be held out. Use the --data, --val, --split-seed and "
                           "--train-limit of its training, or --split test",
-                          trained_on, train.fingerprint);
-        tg_dataset_free(out);
+                          t->data_fingerprint, train.fingerprint);
     }
+    if (st != TG_OK) tg_dataset_free(out);
     tg_dataset_free(&train);
     return st;
 }

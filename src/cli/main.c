@@ -18,6 +18,8 @@ static const tg_command COMMANDS[] = {
      tg_cmd_compare},
     {"teacher", "make a teacher file from a network, recordings or RDMs", tg_cmd_teacher},
     {"tg", "teacher guidance (and score) of a trained candidate", tg_cmd_tg},
+    {"sample", "draw architectures of a search space as genome JSON lines", tg_cmd_sample},
+    {"show", "a genome's statistics, observed layers and Graphviz picture", tg_cmd_show},
 };
 #define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -1,10 +1,10 @@
 /* cifar.c - CIFAR-10 / CIFAR-100 binary records (see cifar.h). */
 #include "tgsage/cifar.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tgsage/fileio.h"
 
 #define MAX_RECORDS (1 << 22)  /* far above CIFAR's 60,000: a sanity bound */
 
@@ -53,30 +53,11 @@ tg_status tg_cifar_parse(const void *buf, size_t len, const char *name,
 
 tg_status tg_cifar_read(const char *path, tg_cifar_kind kind, uint8_t **pixels,
                         int32_t **labels, int64_t *n, tg_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return tg_error_set(err, TG_ERR_IO, "%s: %s", path, strerror(errno));
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return tg_error_set(err, TG_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((unsigned long)size > (unsigned long)MAX_RECORDS * 3074) {
-        fclose(f);
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: %ld bytes is too large for CIFAR",
-                            path, size);
-    }
-    void *buf = malloc((size_t)size + 1);
-    if (!buf) {
-        fclose(f);
-        return tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
-    }
-    size_t got = fread(buf, 1, (size_t)size, f);
-    fclose(f);
-    tg_status st = got == (size_t)size
-                       ? tg_cifar_parse(buf, got, path, kind, pixels, labels, n, err)
-                       : tg_error_set(err, TG_ERR_IO, "%s: read %zu of %ld bytes", path,
-                                      got, size);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    tg_status st = tg_file_read(path, (size_t)MAX_RECORDS * (2 + TG_CIFAR_IMAGE_BYTES), &buf,
+                                &len, err);
+    if (st == TG_OK) st = tg_cifar_parse(buf, len, path, kind, pixels, labels, n, err);
     free(buf);
     return st;
 }

@@ -193,8 +193,8 @@ nomem:
                         d->source, (long long)n);
 }
 
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
 }
 
@@ -204,23 +204,29 @@ tg_status tg_dataset_split(const tg_dataset *d, int64_t val_n, uint64_t seed,
         return tg_error_set(err, TG_ERR_ARG,
                             "%s: cannot hold out %lld of %lld examples for validation",
                             d->source, (long long)val_n, (long long)d->n);
-    int64_t *perm = malloc(sizeof(int64_t) * (size_t)d->n);
-    if (!perm) return tg_error_set(err, TG_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < d->n; i++) perm[i] = i;
-    tg_rng r;
-    tg_rng_seed(&r, seed ^ 0x5eed5911u);
-    /* partial Fisher-Yates: the first val_n positions are the held-out set */
-    for (int64_t i = 0; i < val_n; i++) {
-        int64_t j = i + (int64_t)tg_rng_below(&r, (uint64_t)(d->n - i));
-        int64_t t = perm[i];
-        perm[i] = perm[j], perm[j] = t;
+    if (d->n > INT32_MAX)
+        return tg_error_set(err, TG_ERR_ARG, "%s: %lld examples, a split takes at most 2^31-1",
+                            d->source, (long long)d->n);
+    const int64_t n = d->n, train_n = n - val_n;
+    int32_t *perm = malloc(sizeof(int32_t) * (size_t)n);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)n);
+    if (!perm || !idx) {
+        free(perm), free(idx);
+        return tg_error_set(err, TG_ERR_NOMEM, "out of memory");
     }
-    qsort(perm, (size_t)val_n, sizeof(int64_t), cmp_i64);
-    qsort(perm + val_n, (size_t)(d->n - val_n), sizeof(int64_t), cmp_i64);
-    tg_status st = tg_dataset_subset(d, perm, val_n, val, err);
-    if (st == TG_OK) st = tg_dataset_subset(d, perm + val_n, d->n - val_n, train, err);
+    for (int64_t i = 0; i < n; i++) perm[i] = (int32_t)i;
+    tg_rng r;
+    tg_rng_seed(&r, tg_rng_derive(seed, TG_STREAM_SPLIT));
+    /* a partial shuffle: the last val_n positions are the held-out set */
+    tg_rng_shuffle_partial_i32(&r, perm, n, val_n);
+    qsort(perm, (size_t)train_n, sizeof(int32_t), cmp_i32);
+    qsort(perm + train_n, (size_t)val_n, sizeof(int32_t), cmp_i32);
+    for (int64_t i = 0; i < n; i++) idx[i] = perm[i];
+    tg_status st = tg_dataset_subset(d, idx + train_n, val_n, val, err);
+    if (st == TG_OK) st = tg_dataset_subset(d, idx, train_n, train, err);
     if (st != TG_OK) tg_dataset_free(val);
     free(perm);
+    free(idx);
     if (st == TG_OK) {
         snprintf(train->source, sizeof train->source, "%.400s, train part of seed %llu",
                  d->source, (unsigned long long)seed);

@@ -23,7 +23,7 @@ struct tg_loader {
     const tg_dataset *d;
     int batch, shuffle, augment;
     tg_augment aug;
-    uint64_t seed;
+    uint64_t order_seed, aug_seed; /* the user seed's streams ORDER and AUGMENT */
     int64_t per_epoch;
     slot slots[2];
     int held;          /* slot the consumer holds, -1 none */
@@ -35,29 +35,18 @@ struct tg_loader {
     pthread_cond_t cv;
     pthread_t thread;
     /* producer-only state: the order of the epoch it is in */
-    int64_t *order;
+    int32_t *order;
     int64_t order_epoch;
 };
-
-static uint64_t mix(uint64_t a, uint64_t b) {
-    uint64_t z = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 static void epoch_order(tg_loader *l, int64_t epoch) {
     if (l->order_epoch == epoch) return;
     const int64_t n = l->d->n;
-    for (int64_t i = 0; i < n; i++) l->order[i] = i;
+    for (int64_t i = 0; i < n; i++) l->order[i] = (int32_t)i;
     if (l->shuffle) {
         tg_rng r;
-        tg_rng_seed(&r, mix(l->seed, (uint64_t)epoch));
-        for (int64_t i = n - 1; i > 0; i--) {
-            int64_t j = (int64_t)tg_rng_below(&r, (uint64_t)i + 1);
-            int64_t t = l->order[i];
-            l->order[i] = l->order[j], l->order[j] = t;
-        }
+        tg_rng_seed(&r, tg_rng_derive(l->order_seed, (uint64_t)epoch));
+        tg_rng_shuffle_i32(&r, l->order, n);
     }
     l->order_epoch = epoch;
 }
@@ -74,7 +63,8 @@ static void make_batch(tg_loader *l, slot *s, int64_t step) {
         float *out = s->x + (size_t)i * size;
         if (l->augment) {
             tg_rng r;
-            tg_rng_seed(&r, mix(mix(l->seed, (uint64_t)epoch), (uint64_t)k));
+            tg_rng_seed(&r, tg_rng_derive(tg_rng_derive(l->aug_seed, (uint64_t)epoch),
+                                          (uint64_t)k));
             tg_augment_image(d, k, &l->aug, &r, out);
         } else {
             tg_dataset_image(d, k, out);
@@ -112,20 +102,22 @@ static void *producer(void *arg) {
 
 tg_loader *tg_loader_new(const tg_dataset *d, int batch, int shuffle,
                          const tg_augment *aug, uint64_t seed, tg_error *err) {
-    if (batch <= 0 || d->n <= 0) {
-        tg_error_set(err, TG_ERR_ARG, "loader: batch %d of %lld examples", batch,
-                     (long long)d->n);
+    if (batch <= 0 || d->n <= 0 || d->n > INT32_MAX) {
+        tg_error_set(err, TG_ERR_ARG, "loader: batch %d of %lld examples (1 to 2^31-1)",
+                     batch, (long long)d->n);
         return NULL;
     }
     tg_loader *l = calloc(1, sizeof *l);
     if (!l) goto nomem;
-    l->d = d, l->batch = batch, l->shuffle = shuffle, l->seed = seed;
+    l->d = d, l->batch = batch, l->shuffle = shuffle;
+    l->order_seed = tg_rng_derive(seed, TG_STREAM_ORDER);
+    l->aug_seed = tg_rng_derive(seed, TG_STREAM_AUGMENT);
     l->augment = aug != NULL;
     if (aug) l->aug = *aug;
     l->per_epoch = (d->n + batch - 1) / batch;
     l->held = -1;
     l->order_epoch = -1;
-    l->order = malloc(sizeof(int64_t) * (size_t)d->n);
+    l->order = malloc(sizeof(int32_t) * (size_t)d->n);
     if (!l->order) goto nomem;
     const size_t size = (size_t)d->c * d->h * d->w;
     for (int i = 0; i < 2; i++) {

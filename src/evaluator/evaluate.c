@@ -1,10 +1,64 @@
-/* evaluate.c - premature accuracy + TG of a trained candidate. */
+/* evaluate.c - premature accuracy + TG of a trained candidate, and the
+ * record that carries them (one allocation sized to the layers). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tgsage/accuracy.h"
 #include "tgsage/evaluator.h"
-#include "tgsage/trainer.h"
+
+void tg_eval_record_free(tg_eval_record *rec) {
+    free(rec->sim);  /* the slab: every array points into it */
+    memset(rec, 0, sizeof *rec);
+}
+
+/* Size the record for nt teacher and ns candidate layers: doubles first
+ * (sim, best_r), then ints, then the names, so each part is aligned. */
+static tg_status record_alloc(tg_eval_record *rec, int nt, int ns, tg_error *err) {
+    memset(rec, 0, sizeof *rec);
+    size_t nsim = (size_t)nt * (size_t)ns;
+    size_t bytes = sizeof(double) * (nsim + (size_t)nt) + sizeof(int) * (size_t)nt +
+                   64 * ((size_t)nt + (size_t)ns);
+    char *slab = calloc(1, bytes);
+    if (!slab)
+        return tg_error_set(err, TG_ERR_NOMEM, "evaluate: out of memory for %d x %d "
+                            "similarities", nt, ns);
+    rec->sim = (double *)slab;
+    rec->best_r = rec->sim + nsim;
+    rec->best = (int *)(rec->best_r + nt);
+    rec->teacher_layers = (char (*)[64])(rec->best + nt);
+    rec->cand_layers = rec->teacher_layers + nt;
+    rec->nteacher = nt, rec->ncand = ns;
+    return TG_OK;
+}
+
+tg_status tg_eval_rdms(const tg_teacher *t, const double *const *S, const char *const *names,
+                       int ns, int64_t m, double alpha, tg_eval_record *rec, tg_error *err) {
+    memset(rec, 0, sizeof *rec);
+    if (t->nlayers < 1 || ns < 1)
+        return tg_error_set(err, TG_ERR_ARG, "evaluate: %d teacher and %d candidate layers "
+                            "(need at least one of each)", t->nlayers, ns);
+    if (m != t->m)
+        return tg_error_set(err, TG_ERR_SHAPE, "evaluate: candidate RDMs of %lld items, the "
+                            "teacher's of %lld", (long long)m, (long long)t->m);
+    tg_status st = record_alloc(rec, t->nlayers, ns, err);
+    if (st != TG_OK) return st;
+    for (int a = 0; a < t->nlayers; a++)
+        snprintf(rec->teacher_layers[a], sizeof rec->teacher_layers[0], "%s", t->names[a]);
+    for (int s = 0; s < ns; s++)
+        snprintf(rec->cand_layers[s], sizeof rec->cand_layers[0], "%s", names[s]);
+    rec->alpha = alpha;
+    st = tg_tg_similarities((const double *const *)t->rdms, t->nlayers, S, ns, m, t->method,
+                            rec->sim, err);
+    if (st == TG_OK)
+        st = tg_tg_max_mean(rec->sim, t->nlayers, ns, &rec->tg, rec->best, rec->best_r, err);
+    if (st != TG_OK) {
+        tg_eval_record_free(rec);
+        return st;
+    }
+    rec->score = alpha * rec->tg;
+    return TG_OK;
+}
 
 tg_status tg_evaluate_candidate(tg_net *net, const tg_dataset *val, const tg_teacher *t,
                                 double alpha, tg_eval_record *rec, tg_error *err) {
@@ -12,48 +66,39 @@ tg_status tg_evaluate_candidate(tg_net *net, const tg_dataset *val, const tg_tea
     tg_status st = tg_teacher_check_data(t, val, err);
     if (st != TG_OK) return st;
     const tg_graph *g = tg_net_graph(net);
-    int nodes[TG_EVAL_MAX_LAYERS], nn = 0;
-    for (int i = 0; i < tg_graph_nodes(g); i++)
+    const int nnodes = tg_graph_nodes(g);
+    int *nodes = malloc(sizeof(int) * (size_t)nnodes);
+    const char **names = malloc(sizeof(char *) * (size_t)nnodes);
+    double **S = calloc((size_t)nnodes, sizeof(double *));
+    int nn = 0;
+    if (!nodes || !names || !S) {
+        st = tg_error_set(err, TG_ERR_NOMEM, "evaluate: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < nnodes; i++)
         if (tg_graph_node_name(g, i)) {
-            if (nn == TG_EVAL_MAX_LAYERS)
-                return tg_error_set(err, TG_ERR_ARG, "evaluate: more than %d named layers",
-                                    TG_EVAL_MAX_LAYERS);
-            snprintf(rec->cand_layers[nn], sizeof rec->cand_layers[0], "%s",
-                     tg_graph_node_name(g, i));
+            names[nn] = tg_graph_node_name(g, i);
             nodes[nn++] = i;
         }
-    if (nn == 0) return tg_error_set(err, TG_ERR_ARG, "evaluate: the network names no layers");
-    if ((st = tg_evaluate(net, val, &rec->p, &rec->val_loss, err)) != TG_OK) return st;
-    double *S[TG_EVAL_MAX_LAYERS];
+    if (nn == 0) {
+        st = tg_error_set(err, TG_ERR_ARG, "evaluate: the network names no layers");
+        goto done;
+    }
+    double p, loss;
+    if ((st = tg_evaluate(net, val, &p, &loss, err)) != TG_OK) goto done;
     int64_t m;
     st = tg_observe_rdms(net, nodes, nn, val, t->images, t->n, t->unit, t->max_features,
                          t->seed, S, &m, err);
-    if (st != TG_OK) return st;
-    if (m != t->m) {
-        st = tg_error_set(err, TG_ERR_SHAPE, "evaluate: candidate RDMs of %lld items, the "
-                          "teacher's of %lld", (long long)m, (long long)t->m);
-        goto done;
+    if (st == TG_OK)
+        st = tg_eval_rdms(t, (const double *const *)S, names, nn, m, alpha, rec, err);
+    if (st == TG_OK) {
+        rec->p = p, rec->val_loss = loss;
+        rec->score = p + alpha * rec->tg;
     }
-    rec->nteacher = t->nlayers, rec->ncand = nn, rec->alpha = alpha;
-    for (int a = 0; a < t->nlayers; a++) {
-        snprintf(rec->teacher_layers[a], sizeof rec->teacher_layers[0], "%s", t->names[a]);
-        for (int s = 0; s < nn; s++)
-            if ((st = tg_rdm_similarity(S[s], t->rdms[a], m, t->method, &rec->sim[a][s], err)) !=
-                TG_OK)
-                goto done;
-    }
-    /* TG = mean over teacher layers of the best candidate layer's r (as
-     * tg_tg_score, from the similarities already at hand) */
-    rec->tg = 0;
-    for (int a = 0; a < t->nlayers; a++) {
-        rec->best[a] = 0;
-        for (int s = 1; s < nn; s++)
-            if (rec->sim[a][s] > rec->sim[a][rec->best[a]]) rec->best[a] = s;
-        rec->best_r[a] = rec->sim[a][rec->best[a]];
-        rec->tg += rec->best_r[a] / t->nlayers;
-    }
-    rec->score = rec->p + alpha * rec->tg;
 done:
-    for (int s = 0; s < nn; s++) free(S[s]);
+    for (int s = 0; s < nn && S; s++) free(S[s]);
+    free(S);
+    free(names);
+    free(nodes);
     return st;
 }

@@ -1,60 +1,19 @@
-/* npy.c - strict reader and atomic writer for NumPy .npy files, see npy.h.
+/* npy_header.c - the preamble and the header dict of a .npy file, see
+ * npy.h and npy_internal.h.
  *
- * Reading is split so that hostile input stays harmless and one parser
- * serves both entry points:
- *   1. npy_parse_head checks the preamble and parses the header dict from
- *      a buffer that holds at least the header (the whole file for
- *      tg_npy_parse, the first NPY_PREFIX_MAX bytes for tg_npy_read). The
- *      dict is parsed as a literal by a small recursive-descent scanner:
- *      strings, True/False and a tuple of integers are all it accepts, so
- *      nothing is ever evaluated. The body size is computed with overflow
- *      checks and capped before anything is allocated.
- *   2. The body must be exactly that size: tg_npy_parse compares lengths,
- *      tg_npy_read grows its buffer only as bytes actually arrive (a
- *      60-byte file claiming 2 GiB costs 64 KiB) and then requires end of
- *      file.
- *   3. npy_finish swaps bytes to native order and transposes Fortran-order
- *      bodies to C order.
+ * tg_npy_head_parse checks the preamble and parses the header dict from a
+ * buffer that holds at least the header. The dict is parsed as a literal
+ * by a small recursive-descent scanner: strings, True/False and a tuple of
+ * integers are all it accepts, so nothing is ever evaluated. The body size
+ * is computed with overflow checks and capped before anything is allocated.
  * Header text is latin-1 (1.0, 2.0) or UTF-8 (3.0); the two differ only in
  * non-ASCII bytes, which are legal only inside strings here, and every
  * string this reader accepts is ASCII, so neither encoding is decoded. */
-#include "tgsage/npy.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <math.h>
 #include <stdarg.h>
-#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#define NPY_MAGIC "\x93NUMPY"
-#define NPY_MAGIC_LEN 6
-#define NPY_PREFIX_MAX (12 + TG_NPY_MAX_HEADER) /* preamble 2.0 + header */
-#define NPY_FIRST_ALLOC ((size_t)1 << 16)      /* first body buffer size */
-#define NPY_TRAILING_COUNT_MAX ((size_t)1 << 20)
-#define NPY_WRITE_ALIGN 64 /* numpy pads preamble + header to this */
-
-/* A body within the cap always fits in a size_t on 64-bit hosts; the byte
- * size is still computed with an overflow check for 32-bit ones. */
-_Static_assert(TG_NPY_MAX_ELEMS <= INT64_MAX / 8, "TG_NPY_MAX_ELEMS too big");
-
-/* What the header says, in usable form. */
-typedef struct {
-    tg_npy_dtype dtype;
-    bool swap;    /* body is in the other byte order than the host's */
-    bool fortran; /* body is in column-major order */
-    int ndim;
-    int64_t shape[TG_NPY_MAX_NDIM];
-    size_t count, itemsize, nbytes;
-    size_t offset;  /* of the body from the start of the file */
-    char descr[8];  /* as written, for messages (always one of the table) */
-    /* While parsing: the descr string (in the header text) or a list. */
-    const uint8_t *descr_s;
-    size_t descr_n;
-    bool structured;
-} npy_head;
+#include "npy_internal.h"
 
 static const struct {
     const char *descr;
@@ -94,11 +53,29 @@ const char *tg_npy_dtype_name(tg_npy_dtype dtype) {
     return "?";
 }
 
-static bool npy_host_le(void) {
+bool tg_npy_host_le(void) {
     const uint16_t one = 1;
     uint8_t b;
     memcpy(&b, &one, 1);
     return b == 1;
+}
+
+void tg_npy_swap(uint8_t *b, size_t count, size_t isz) {
+    if (isz == 4) {
+        for (size_t i = 0; i < count; i++) {
+            uint32_t v;
+            memcpy(&v, b + 4 * i, 4);
+            v = __builtin_bswap32(v);
+            memcpy(b + 4 * i, &v, 4);
+        }
+    } else if (isz == 8) {
+        for (size_t i = 0; i < count; i++) {
+            uint64_t v;
+            memcpy(&v, b + 8 * i, 8);
+            v = __builtin_bswap64(v);
+            memcpy(b + 8 * i, &v, 8);
+        }
+    }
 }
 
 static bool npy_is_ws(uint8_t c) {
@@ -140,8 +117,7 @@ static void npy_quote(char *buf, size_t cap, const uint8_t *s, size_t n,
 }
 
 /* Python's repr of a shape tuple: (), (3,), (3, 4). */
-static void npy_shape_str(char *buf, size_t cap, int ndim,
-                          const int64_t *shape) {
+void tg_npy_shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
     size_t o = (size_t)snprintf(buf, cap, "(");
     for (int i = 0; i < ndim && o < cap; i++)
         o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? ", " : "",
@@ -317,7 +293,7 @@ static tg_status npy_skip_nested(npy_lex *lx) {
 
 /* The value of 'descr': a string, or a list (a structured dtype). Judged
  * by npy_check_descr once the header is known to be well formed. */
-static tg_status npy_parse_descr(npy_lex *lx, npy_head *h) {
+static tg_status npy_parse_descr(npy_lex *lx, tg_npy_head *h) {
     if (lx->p < lx->end && *lx->p == '[') {
         h->structured = true;
         return npy_skip_nested(lx);
@@ -326,7 +302,7 @@ static tg_status npy_parse_descr(npy_lex *lx, npy_head *h) {
                             &h->descr_n);
 }
 
-static tg_status npy_check_descr(const npy_lex *lx, npy_head *h) {
+static tg_status npy_check_descr(const npy_lex *lx, tg_npy_head *h) {
     if (h->structured)
         return npy_fail(lx, TG_ERR_UNSUPPORTED,
                         "header field 'descr': structured dtypes (a list of "
@@ -338,7 +314,7 @@ static tg_status npy_check_descr(const npy_lex *lx, npy_head *h) {
             char order = NPY_DESCRS[i].order;
             h->dtype = NPY_DESCRS[i].dtype;
             h->itemsize = tg_npy_dtype_size(h->dtype);
-            h->swap = order != '|' && (order == '<') != npy_host_le();
+            h->swap = order != '|' && (order == '<') != tg_npy_host_le();
             memcpy(h->descr, s, 3);
             h->descr[3] = '\0';
             return TG_OK;
@@ -425,7 +401,7 @@ static tg_status npy_parse_dim(npy_lex *lx, int i, int64_t *v) {
     return TG_OK;
 }
 
-static tg_status npy_parse_shape(npy_lex *lx, npy_head *h) {
+static tg_status npy_parse_shape(npy_lex *lx, tg_npy_head *h) {
     if (lx->p >= lx->end || *lx->p != '(') {
         char tok[128];
         npy_token(lx, lx->p, tok, sizeof tok);
@@ -478,7 +454,7 @@ static tg_status npy_parse_shape(npy_lex *lx, npy_head *h) {
 }
 
 /* The whole header dict: exactly the three keys, each once. */
-static tg_status npy_parse_dict(npy_lex *lx, npy_head *h) {
+static tg_status npy_parse_dict(npy_lex *lx, tg_npy_head *h) {
     bool seen[3] = {false, false, false};
     npy_skip_ws(lx);
     if (lx->p >= lx->end || *lx->p != '{') {
@@ -566,7 +542,7 @@ static tg_status npy_parse_dict(npy_lex *lx, npy_head *h) {
  * TG_NPY_MAX_NDIM entries; a zero entry makes an empty array (the others
  * may then be anything numpy allows); otherwise the product must not
  * overflow and must stay within TG_NPY_MAX_ELEMS. */
-static tg_status npy_size(const npy_lex *lx, npy_head *h) {
+static tg_status npy_size(const npy_lex *lx, tg_npy_head *h) {
     if (h->ndim > TG_NPY_MAX_NDIM)
         return npy_fail(lx, TG_ERR_UNSUPPORTED,
                         "header field 'shape' has %d dimensions; at most %d "
@@ -579,7 +555,7 @@ static tg_status npy_size(const npy_lex *lx, npy_head *h) {
     if (!empty) {
         for (int i = 0; i < h->ndim; i++) {
             if (__builtin_mul_overflow(prod, h->shape[i], &prod)) {
-                npy_shape_str(shape, sizeof shape, h->ndim, h->shape);
+                tg_npy_shape_str(shape, sizeof shape, h->ndim, h->shape);
                 return npy_fail(lx, TG_ERR_FORMAT,
                                 "header field 'shape': %s overflows: the "
                                 "product of its entries does not fit in 64 "
@@ -591,7 +567,7 @@ static tg_status npy_size(const npy_lex *lx, npy_head *h) {
         prod = 0;
     }
     if (prod > TG_NPY_MAX_ELEMS) {
-        npy_shape_str(shape, sizeof shape, h->ndim, h->shape);
+        tg_npy_shape_str(shape, sizeof shape, h->ndim, h->shape);
         return npy_fail(lx, TG_ERR_UNSUPPORTED,
                         "header field 'shape': %s has %lld elements, more "
                         "than the limit of %lld (2^31)",
@@ -599,7 +575,7 @@ static tg_status npy_size(const npy_lex *lx, npy_head *h) {
     }
     h->count = (size_t)prod;
     if (__builtin_mul_overflow(h->count, h->itemsize, &h->nbytes)) {
-        npy_shape_str(shape, sizeof shape, h->ndim, h->shape);
+        tg_npy_shape_str(shape, sizeof shape, h->ndim, h->shape);
         return npy_fail(lx, TG_ERR_UNSUPPORTED,
                         "header field 'shape': %s of '%s' is more bytes "
                         "than a size_t holds",
@@ -617,19 +593,18 @@ static uint32_t npy_le32(const uint8_t *p) {
            (uint32_t)p[3] << 24;
 }
 
-/* Preamble and header from buf[0..n), where n covers the whole header if
- * the file has one (a prefix of the file is enough). */
-static tg_status npy_parse_head(const uint8_t *buf, size_t n,
-                                const char *name, npy_head *h,
-                                tg_error *err) {
+/* ---- preamble and header ---- */
+
+tg_status tg_npy_head_parse(const uint8_t *buf, size_t n, const char *name, tg_npy_head *h,
+                            tg_error *err) {
     memset(h, 0, sizeof *h);
-    size_t m = n < NPY_MAGIC_LEN ? n : NPY_MAGIC_LEN;
+    size_t m = n < TG_NPY_MAGIC_LEN ? n : TG_NPY_MAGIC_LEN;
     if (n == 0)
         return tg_error_set(err, TG_ERR_FORMAT,
                             "%s: truncated preamble: the file is empty "
                             "(expected a .npy file)",
                             name);
-    if (memcmp(buf, NPY_MAGIC, m) != 0) {
+    if (memcmp(buf, TG_NPY_MAGIC, m) != 0) {
         char text[32];
         npy_quote(text, sizeof text, buf, m, '\'');
         return tg_error_set(err, TG_ERR_FORMAT,
@@ -677,526 +652,5 @@ static tg_status npy_parse_head(const uint8_t *buf, size_t n,
     if (st == TG_OK) st = npy_check_descr(&lx, h);
     if (st == TG_OK) st = npy_size(&lx, h);
     h->offset = off + hlen;
-    return st;
-}
-
-/* ---- body ---- */
-
-static void npy_swap(uint8_t *b, size_t count, size_t isz) {
-    if (isz == 4) {
-        for (size_t i = 0; i < count; i++) {
-            uint32_t v;
-            memcpy(&v, b + 4 * i, 4);
-            v = __builtin_bswap32(v);
-            memcpy(b + 4 * i, &v, 4);
-        }
-    } else if (isz == 8) {
-        for (size_t i = 0; i < count; i++) {
-            uint64_t v;
-            memcpy(&v, b + 8 * i, 8);
-            v = __builtin_bswap64(v);
-            memcpy(b + 8 * i, &v, 8);
-        }
-    }
-}
-
-/* Column-major src to row-major dst. count > 0, so every dimension is >= 1
- * and every stride <= count. The C index runs with an odometer whose last
- * digit moves fastest; off follows it in Fortran element offsets. */
-static void npy_f_to_c(const uint8_t *src, uint8_t *dst, size_t isz,
-                       int ndim, const int64_t *shape, size_t count) {
-    size_t idx[TG_NPY_MAX_NDIM] = {0}, fstride[TG_NPY_MAX_NDIM];
-    size_t dim[TG_NPY_MAX_NDIM];
-    for (int k = 0; k < ndim; k++) {
-        dim[k] = (size_t)shape[k];
-        fstride[k] = k ? fstride[k - 1] * dim[k - 1] : 1;
-    }
-    size_t off = 0;
-    for (size_t i = 0; i < count; i++) {
-        memcpy(dst + i * isz, src + off * isz, isz);
-        for (int k = ndim - 1; k >= 0; k--) {
-            if (++idx[k] < dim[k]) {
-                off += fstride[k];
-                break;
-            }
-            off -= (dim[k] - 1) * fstride[k];
-            idx[k] = 0;
-        }
-    }
-}
-
-/* Take ownership of body (h->nbytes bytes, allocated with at least 1) and
- * fill out: native byte order, C order. */
-static tg_status npy_finish(const npy_head *h, uint8_t *body,
-                            const char *name, tg_npy *out, tg_error *err) {
-    if (h->swap) npy_swap(body, h->count, h->itemsize);
-    if (h->fortran && h->ndim > 1 && h->count > 0) {
-        uint8_t *c = malloc(h->nbytes);
-        if (!c) {
-            free(body);
-            return tg_error_set(err, TG_ERR_NOMEM,
-                                "%s: out of memory for %zu bytes", name,
-                                h->nbytes);
-        }
-        npy_f_to_c(body, c, h->itemsize, h->ndim, h->shape, h->count);
-        free(body);
-        body = c;
-    }
-    out->dtype = h->dtype;
-    out->ndim = h->ndim;
-    memcpy(out->shape, h->shape, sizeof out->shape);
-    out->count = h->count;
-    out->data = body;
-    return TG_OK;
-}
-
-static tg_status npy_truncated(const char *name, const npy_head *h,
-                               size_t have, tg_error *err) {
-    char shape[256];
-    npy_shape_str(shape, sizeof shape, h->ndim, h->shape);
-    return tg_error_set(err, TG_ERR_FORMAT,
-                        "%s: truncated body: shape %s of '%s' needs %zu "
-                        "bytes but the file has %zu after the header",
-                        name, shape, h->descr, h->nbytes, have);
-}
-
-static tg_status npy_trailing(const char *name, const npy_head *h,
-                              size_t extra, bool at_least, tg_error *err) {
-    char shape[256];
-    npy_shape_str(shape, sizeof shape, h->ndim, h->shape);
-    return tg_error_set(err, TG_ERR_FORMAT,
-                        "%s: trailing bytes: shape %s of '%s' needs %zu "
-                        "bytes but %s%zu more follow the body (the file "
-                        "size must match the header exactly)",
-                        name, shape, h->descr, h->nbytes,
-                        at_least ? "at least " : "", extra);
-}
-
-tg_status tg_npy_parse(const void *buf, size_t n, const char *name,
-                       tg_npy *out, tg_error *err) {
-    TG_ASSERT(out);
-    memset(out, 0, sizeof *out);
-    if (!name) name = "<buffer>";
-    if (!buf && n > 0)
-        return tg_error_set(err, TG_ERR_ARG, "%s: NULL buffer of %zu bytes",
-                            name, n);
-    npy_head h;
-    tg_status st = npy_parse_head(buf, n, name, &h, err);
-    if (st != TG_OK) return st;
-    size_t have = n - h.offset;
-    if (have < h.nbytes) return npy_truncated(name, &h, have, err);
-    if (have > h.nbytes)
-        return npy_trailing(name, &h, have - h.nbytes, false, err);
-    uint8_t *body = malloc(h.nbytes ? h.nbytes : 1);
-    if (!body)
-        return tg_error_set(err, TG_ERR_NOMEM,
-                            "%s: out of memory for %zu bytes", name,
-                            h.nbytes);
-    if (h.nbytes) memcpy(body, (const uint8_t *)buf + h.offset, h.nbytes);
-    return npy_finish(&h, body, name, out, err);
-}
-
-/* fread that reports a stream error as TG_ERR_IO; a short count with no
- * error is end of file. */
-static tg_status npy_fread(FILE *f, const char *path, uint8_t *buf,
-                           size_t want, size_t *got, tg_error *err) {
-    errno = 0;
-    *got = fread(buf, 1, want, f);
-    if (*got < want && ferror(f))
-        return tg_error_set(err, TG_ERR_IO, "%s: read error: %s", path,
-                            errno ? strerror(errno) : "unknown error");
-    return TG_OK;
-}
-
-/* Bytes left before end of file, counted up to a cap. */
-static tg_status npy_count_rest(FILE *f, const char *path, size_t *rest,
-                                tg_error *err) {
-    uint8_t scratch[4096];
-    *rest = 0;
-    for (;;) {
-        size_t got = 0;
-        tg_status st = npy_fread(f, path, scratch, sizeof scratch, &got, err);
-        if (st != TG_OK) return st;
-        *rest += got;
-        if (got < sizeof scratch || *rest >= NPY_TRAILING_COUNT_MAX)
-            return TG_OK;
-    }
-}
-
-/* The body of h: the npre bytes that followed the header in the prefix
- * already read, then the rest of f; end of file must come right after. */
-static tg_status npy_read_body(FILE *f, const char *path, const npy_head *h,
-                               const uint8_t *pre, size_t npre,
-                               uint8_t **out, tg_error *err) {
-    size_t size = h->nbytes, rest = 0;
-    tg_status st;
-    if (npre > size) {
-        st = npy_count_rest(f, path, &rest, err);
-        if (st != TG_OK) return st;
-        return npy_trailing(path, h, npre - size + rest,
-                            rest >= NPY_TRAILING_COUNT_MAX, err);
-    }
-    size_t cap = size < NPY_FIRST_ALLOC ? size : NPY_FIRST_ALLOC;
-    if (cap < npre) cap = npre;
-    uint8_t *buf = malloc(cap ? cap : 1);
-    if (!buf)
-        return tg_error_set(err, TG_ERR_NOMEM,
-                            "%s: out of memory for %zu bytes", path, cap);
-    if (npre) memcpy(buf, pre, npre);
-    size_t have = npre;
-    while (have < size) {
-        if (have == cap) {
-            size_t ncap = cap > size / 2 ? size : 2 * cap;
-            uint8_t *nbuf = realloc(buf, ncap);
-            if (!nbuf) {
-                st = tg_error_set(err, TG_ERR_NOMEM,
-                                  "%s: out of memory for %zu bytes", path,
-                                  ncap);
-                goto fail;
-            }
-            buf = nbuf;
-            cap = ncap;
-        }
-        size_t got = 0, want = cap - have;
-        st = npy_fread(f, path, buf + have, want, &got, err);
-        if (st != TG_OK) goto fail;
-        have += got;
-        if (got < want) break; /* end of file */
-    }
-    if (have < size) {
-        st = npy_truncated(path, h, have, err);
-        goto fail;
-    }
-    st = npy_count_rest(f, path, &rest, err);
-    if (st != TG_OK) goto fail;
-    if (rest > 0) {
-        st = npy_trailing(path, h, rest, rest >= NPY_TRAILING_COUNT_MAX, err);
-        goto fail;
-    }
-    *out = buf;
-    return TG_OK;
-fail:
-    free(buf);
-    return st;
-}
-
-tg_status tg_npy_read(const char *path, tg_npy *out, tg_error *err) {
-    TG_ASSERT(out);
-    memset(out, 0, sizeof *out);
-    if (!path || !*path)
-        return tg_error_set(err, TG_ERR_ARG, "no path given for the .npy "
-                                             "file");
-    errno = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return tg_error_set(err, errno == ENOMEM ? TG_ERR_NOMEM : TG_ERR_IO,
-                            "%s: cannot open: %s", path,
-                            errno ? strerror(errno) : "fopen failed");
-    uint8_t *pre = malloc(NPY_PREFIX_MAX);
-    uint8_t *body = NULL;
-    tg_status st;
-    if (!pre) {
-        st = tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    size_t got = 0;
-    st = npy_fread(f, path, pre, NPY_PREFIX_MAX, &got, err);
-    if (st != TG_OK) goto done;
-    npy_head h;
-    st = npy_parse_head(pre, got, path, &h, err);
-    if (st != TG_OK) goto done;
-    st = npy_read_body(f, path, &h, pre + h.offset, got - h.offset, &body,
-                       err);
-    if (st != TG_OK) goto done;
-    st = npy_finish(&h, body, path, out, err);
-done:
-    free(pre);
-    fclose(f); /* read-only: nothing left to report */
-    return st;
-}
-
-void tg_npy_free(tg_npy *a) {
-    if (!a) return;
-    free(a->data);
-    memset(a, 0, sizeof *a);
-}
-
-/* ---- conversions ---- */
-
-/* Smallest magnitude a double rounds up from to float infinity:
- * FLT_MAX plus half an ulp (ties round to even, which is infinity). */
-#define NPY_F32_OVERFLOW 0x1.ffffffp127
-
-/* Check a (a caller-built struct may be anything) and allocate the output
- * for its count elements of elem bytes; NULL with *st set on failure. */
-static void *npy_alloc_out(const tg_npy *a, size_t elem, tg_status *st,
-                           tg_error *err) {
-    void *r = NULL;
-    if ((unsigned)a->dtype > TG_NPY_F64)
-        *st = tg_error_set(err, TG_ERR_ARG, "unknown npy dtype %d",
-                           (int)a->dtype);
-    else if (a->count > 0 && !a->data)
-        *st = tg_error_set(err, TG_ERR_ARG,
-                           "npy array of %zu elements has no data", a->count);
-    else if (a->count > SIZE_MAX / elem)
-        *st = tg_error_set(err, TG_ERR_ARG,
-                           "npy array of %zu elements is too large",
-                           a->count);
-    else if (!(r = malloc(a->count ? a->count * elem : 1)))
-        *st = tg_error_set(err, TG_ERR_NOMEM,
-                           "out of memory for %zu elements", a->count);
-    else
-        *st = TG_OK;
-    return r;
-}
-
-tg_status tg_npy_to_f32(const tg_npy *a, float **out, tg_error *err) {
-    TG_ASSERT(a && out);
-    tg_status st = TG_OK;
-    float *r = npy_alloc_out(a, sizeof *r, &st, err);
-    *out = NULL;
-    if (!r) return st;
-    size_t n = a->count;
-    switch (a->dtype) {
-    case TG_NPY_U8:
-        for (size_t i = 0; i < n; i++) r[i] = ((const uint8_t *)a->data)[i];
-        break;
-    case TG_NPY_I32:
-        for (size_t i = 0; i < n; i++)
-            r[i] = (float)((const int32_t *)a->data)[i];
-        break;
-    case TG_NPY_I64:
-        for (size_t i = 0; i < n; i++)
-            r[i] = (float)((const int64_t *)a->data)[i];
-        break;
-    case TG_NPY_F32:
-        if (n) memcpy(r, a->data, n * sizeof *r);
-        break;
-    case TG_NPY_F64:
-        for (size_t i = 0; i < n; i++) {
-            double v = ((const double *)a->data)[i];
-            if (isfinite(v) && fabs(v) >= NPY_F32_OVERFLOW) {
-                free(r);
-                return tg_error_set(err, TG_ERR_ARG,
-                                    "element %zu = %.17g of the float64 "
-                                    "array is out of float32 range",
-                                    i, v);
-            }
-            r[i] = (float)v;
-        }
-        break;
-    }
-    *out = r;
-    return TG_OK;
-}
-
-/* A double to int32 if it is integral and in range. */
-static tg_status npy_d_to_i32(double v, size_t i, const char *from,
-                              int32_t *r, tg_error *err) {
-    if (isnan(v) || isinf(v))
-        return tg_error_set(err, TG_ERR_NUMERIC,
-                            "element %zu = %g of the %s array is not finite: "
-                            "cannot convert to int32",
-                            i, v, from);
-    if (v < -2147483648.0 || v > 2147483647.0)
-        return tg_error_set(err, TG_ERR_ARG,
-                            "element %zu = %.17g of the %s array is out of "
-                            "int32 range",
-                            i, v, from);
-    if (trunc(v) != v)
-        return tg_error_set(err, TG_ERR_ARG,
-                            "element %zu = %.17g of the %s array is not an "
-                            "integer: cannot convert to int32",
-                            i, v, from);
-    *r = (int32_t)v;
-    return TG_OK;
-}
-
-tg_status tg_npy_to_i32(const tg_npy *a, int32_t **out, tg_error *err) {
-    TG_ASSERT(a && out);
-    tg_status st = TG_OK;
-    int32_t *r = npy_alloc_out(a, sizeof *r, &st, err);
-    *out = NULL;
-    if (!r) return st;
-    size_t n = a->count;
-    const char *from = tg_npy_dtype_name(a->dtype);
-    switch (a->dtype) {
-    case TG_NPY_U8:
-        for (size_t i = 0; i < n; i++) r[i] = ((const uint8_t *)a->data)[i];
-        break;
-    case TG_NPY_I32:
-        if (n) memcpy(r, a->data, n * sizeof *r);
-        break;
-    case TG_NPY_I64:
-        for (size_t i = 0; i < n && st == TG_OK; i++) {
-            int64_t v = ((const int64_t *)a->data)[i];
-            if (v < INT32_MIN || v > INT32_MAX)
-                st = tg_error_set(err, TG_ERR_ARG,
-                                  "element %zu = %lld of the int64 array is "
-                                  "out of int32 range",
-                                  i, (long long)v);
-            else
-                r[i] = (int32_t)v;
-        }
-        break;
-    case TG_NPY_F32:
-        for (size_t i = 0; i < n && st == TG_OK; i++)
-            st = npy_d_to_i32(((const float *)a->data)[i], i, from, &r[i],
-                              err);
-        break;
-    case TG_NPY_F64:
-        for (size_t i = 0; i < n && st == TG_OK; i++)
-            st = npy_d_to_i32(((const double *)a->data)[i], i, from, &r[i],
-                              err);
-        break;
-    }
-    if (st != TG_OK) {
-        free(r);
-        return st;
-    }
-    *out = r;
-    return TG_OK;
-}
-
-/* ---- writer ---- */
-
-static int npy_write_all(int fd, const void *buf, size_t n) {
-    const uint8_t *p = buf;
-    while (n > 0) {
-        size_t chunk = n < ((size_t)1 << 30) ? n : (size_t)1 << 30;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* The body in little-endian order: as is on a little-endian host, else
- * swapped through a bounce buffer. */
-static int npy_write_body(int fd, const void *data, size_t count,
-                          size_t isz) {
-    if (isz == 1 || npy_host_le()) return npy_write_all(fd, data, count * isz);
-    uint8_t tmp[1 << 16];
-    size_t per = sizeof tmp / isz;
-    for (size_t i = 0; i < count; i += per) {
-        size_t k = count - i < per ? count - i : per;
-        memcpy(tmp, (const uint8_t *)data + i * isz, k * isz);
-        npy_swap(tmp, k, isz);
-        if (npy_write_all(fd, tmp, k * isz) != 0) return -1;
-    }
-    return 0;
-}
-
-/* Make the rename durable. Best effort: the new file is already in place
- * and some file systems refuse fsync on a directory. */
-static void npy_sync_dir(char *path) {
-    char *slash = strrchr(path, '/');
-    const char *dir = ".";
-    if (slash) {
-        slash[slash == path ? 1 : 0] = '\0';
-        dir = path;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
-tg_status tg_npy_write(const char *path, tg_npy_dtype dtype, int ndim,
-                       const int64_t *shape, const void *data,
-                       tg_error *err) {
-    if (!path || !*path)
-        return tg_error_set(err, TG_ERR_ARG,
-                            "no path given for the .npy file");
-    if ((unsigned)dtype > TG_NPY_F64)
-        return tg_error_set(err, TG_ERR_ARG, "%s: unknown npy dtype %d", path,
-                            (int)dtype);
-    if (ndim < 0 || ndim > TG_NPY_MAX_NDIM)
-        return tg_error_set(err, TG_ERR_ARG,
-                            "%s: ndim %d is outside 0..%d", path, ndim,
-                            TG_NPY_MAX_NDIM);
-    if (ndim > 0 && !shape)
-        return tg_error_set(err, TG_ERR_ARG, "%s: NULL shape", path);
-    bool empty = false;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0)
-            return tg_error_set(err, TG_ERR_ARG,
-                                "%s: shape[%d] = %lld is negative", path, i,
-                                (long long)shape[i]);
-        empty |= shape[i] == 0;
-    }
-    int64_t count = empty ? 0 : 1;
-    for (int i = 0; i < ndim && !empty; i++)
-        if (__builtin_mul_overflow(count, shape[i], &count) ||
-            count > TG_NPY_MAX_ELEMS)
-            return tg_error_set(err, TG_ERR_ARG,
-                                "%s: shape has more than %lld elements",
-                                path, (long long)TG_NPY_MAX_ELEMS);
-    if (count > 0 && !data)
-        return tg_error_set(err, TG_ERR_ARG, "%s: NULL data for %lld "
-                                             "elements",
-                            path, (long long)count);
-    size_t isz = tg_npy_dtype_size(dtype);
-
-    /* Preamble and header, padded with spaces to NPY_WRITE_ALIGN. */
-    static const char *const descr[] = {"|u1", "<i4", "<i8", "<f4", "<f8"};
-    char dict[320], shp[256], hdr[448];
-    npy_shape_str(shp, sizeof shp, ndim, shape);
-    int dn = snprintf(dict, sizeof dict,
-                      "{'descr': '%s', 'fortran_order': False, "
-                      "'shape': %s, }",
-                      descr[dtype], shp);
-    TG_ASSERT(dn > 0 && (size_t)dn < sizeof dict);
-    size_t total = 10 + (size_t)dn + 1;
-    total = (total + NPY_WRITE_ALIGN - 1) / NPY_WRITE_ALIGN * NPY_WRITE_ALIGN;
-    TG_ASSERT(total <= sizeof hdr);
-    size_t hlen = total - 10;
-    memcpy(hdr, NPY_MAGIC "\x01\x00", 8);
-    hdr[8] = (char)(hlen & 0xff);
-    hdr[9] = (char)(hlen >> 8);
-    memcpy(hdr + 10, dict, (size_t)dn);
-    memset(hdr + 10 + dn, ' ', hlen - (size_t)dn - 1);
-    hdr[total - 1] = '\n';
-
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    const char *what = "create"; /* the step that failed, for the message */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) goto fail;
-    what = "write";
-    if (npy_write_all(fd, hdr, total) != 0 ||
-        npy_write_body(fd, data, (size_t)count, isz) != 0)
-        goto fail;
-    what = "sync";
-    if (fsync(fd) != 0) goto fail;
-    what = "close";
-    int rc = close(fd);
-    fd = -1;
-    if (rc != 0) goto fail;
-    what = "rename";
-    if (rename(tmp, path) != 0) goto fail;
-    npy_sync_dir(tmp); /* tmp is scratch now: cut to the directory */
-    free(tmp);
-    return TG_OK;
-fail:;
-    int e = errno;
-    if (fd >= 0) close(fd);
-    if (strcmp(what, "create") != 0) unlink(tmp);
-    tg_status st = tg_error_set(err, TG_ERR_IO,
-                                "%s: cannot %s %s: %s (any previous file at "
-                                "%s is unchanged)",
-                                path, what, tmp, strerror(e), path);
-    free(tmp);
     return st;
 }

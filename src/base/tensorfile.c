@@ -1,12 +1,13 @@
-/* tensorfile.c - reading and writing named-tensor files (see tensorfile.h). */
+/* tensorfile.c - reading and writing named-tensor files (see tensorfile.h).
+ *
+ * A file is read whole (up to TG_TFILE_MAX_BYTES) and parsed from memory;
+ * it is written through tg_atomic with the hash kept on the way. */
 #include "tgsage/tensorfile.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "tgsage/fileio.h"
 
 static const char MAGIC[8] = {'T', 'G', 'S', 'G', 'T', 'N', 'S', 'R'};
 
@@ -22,7 +23,7 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
 }
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 
-/* ---- reading: the whole file is loaded, then parsed from memory --------- */
+/* ---- reading -------------------------------------------------------------- */
 
 typedef struct {
     const unsigned char *p;
@@ -38,28 +39,11 @@ static int take(cursor *c, void *dst, size_t n) {
 
 tg_status tg_tfile_read(const char *path, tg_tensor_file *out, tg_error *err) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return tg_error_set(err, TG_ERR_IO, "%s: %s", path, strerror(errno));
     unsigned char *buf = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot determine the file size", path);
-    }
-    buf = malloc((size_t)size + 1);
-    if (!buf) {
-        fclose(f);
-        return tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory for %ld bytes", path, size);
-    }
-    size_t got = fread(buf, 1, (size_t)size, f);
-    fclose(f);
-    tg_status st = TG_OK;
-    if (got != (size_t)size) {
-        st = tg_error_set(err, TG_ERR_IO, "%s: read %zu of %ld bytes", path, got, size);
-        goto done;
-    }
-    cursor c = {buf, (size_t)size, 0};
+    size_t size = 0;
+    tg_status st = tg_file_read(path, TG_TFILE_MAX_BYTES, &buf, &size, err);
+    if (st != TG_OK) return st;
+    cursor c = {buf, size, 0};
     char magic[8];
     uint32_t version, count, mlen;
     if (!take(&c, magic, 8) || memcmp(magic, MAGIC, 8) != 0) {
@@ -160,27 +144,35 @@ const tg_tensor *tg_tfile_find(const tg_tensor_file *f, const char *name) {
 /* ---- writing ------------------------------------------------------------- */
 
 typedef struct {
-    FILE *f;
+    tg_atomic out;
     uint64_t h;
-    int ok;
 } writer;
 
 static void put(writer *w, const void *p, size_t n) {
-    if (w->ok && fwrite(p, 1, n, w->f) != n) w->ok = 0;
+    tg_atomic_write(&w->out, p, n);
     w->h = fnv1a(w->h, p, n);
 }
 
 tg_status tg_tfile_write(const char *path, const char *meta, int n,
                          const tg_tensor *t, tg_error *err) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return tg_error_set(err, TG_ERR_ARG, "%s: path too long", path);
     for (int i = 0; i < n; i++)
         if (strlen(t[i].name) >= sizeof t[i].name || t[i].ndim < 1 || t[i].ndim > 8)
             return tg_error_set(err, TG_ERR_ARG, "%s: tensor %d ('%s') cannot be stored",
                                 path, i, t[i].name);
-    writer w = {fopen(tmp, "wb"), FNV_OFFSET, 1};
-    if (!w.f) return tg_error_set(err, TG_ERR_IO, "%s: %s", tmp, strerror(errno));
+    uint64_t total = 8 + 12 + (meta ? strlen(meta) : 0) + 8;
+    for (int i = 0; i < n; i++)
+        total += 4 + strlen(t[i].name) + 4 * (uint64_t)t[i].ndim +
+                 (uint64_t)t[i].count * tg_dtype_size(t[i].dtype);
+    if (total > TG_TFILE_MAX_BYTES) {
+        char s[48], l[48];
+        tg_file_size_str(s, sizeof s, total);
+        tg_file_limit_str(l, sizeof l, TG_TFILE_MAX_BYTES);
+        return tg_error_set(err, TG_ERR_ARG, "%s: %s of tensors is more than the %s limit of a "
+                            "tensor file", path, s, l);
+    }
+    writer w = {.h = FNV_OFFSET};
+    tg_status st = tg_atomic_begin(&w.out, path, err);
+    if (st != TG_OK) return st;
     uint32_t version = TG_TFILE_VERSION, count = (uint32_t)n;
     uint32_t mlen = meta ? (uint32_t)strlen(meta) : 0;
     put(&w, MAGIC, 8);
@@ -202,21 +194,6 @@ tg_status tg_tfile_write(const char *path, const char *meta, int n,
         put(&w, t[i].data, t[i].count * tg_dtype_size(t[i].dtype));
     }
     uint64_t h = w.h;
-    put(&w, &h, 8);
-    int saved_errno = errno;
-    if (w.ok && fflush(w.f) != 0) w.ok = 0;
-    if (w.ok && fsync(fileno(w.f)) != 0) w.ok = 0;
-    if (!w.ok) saved_errno = errno;
-    if (fclose(w.f) != 0 && w.ok) w.ok = 0, saved_errno = errno;
-    if (!w.ok) {
-        unlink(tmp);
-        return tg_error_set(err, TG_ERR_IO, "%s: write failed (%s); nothing was replaced",
-                            path, strerror(saved_errno));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return tg_error_set(err, TG_ERR_IO, "%s: %s", path, strerror(e));
-    }
-    return TG_OK;
+    tg_atomic_write(&w.out, &h, 8);
+    return tg_atomic_commit(&w.out, err);
 }

@@ -1,0 +1,71 @@
+/* export.h - a searched network as files other tools read.
+ *
+ * tg_export_pytorch writes a directory holding a self-contained PyTorch
+ * module that computes the same function as a trained tgsage genome net
+ * (docs/formats.md, "PyTorch export"):
+ *   model.py             class Net(torch.nn.Module) built from the genome
+ *                        (embedded as a JSON literal) by the rules of
+ *                        docs/spaces.md, load(directory) -> Net, and
+ *                        standardize(x), tgsage's per-image preprocessing;
+ *   weights.safetensors  the weights under their PyTorch state_dict names;
+ *   genome.json          the canonical genome;
+ *   README.md            how to load and run it.
+ * Every file is written atomically (PATH.tmp, fsync, rename).
+ *
+ * tg_safetensors_write is the writer underneath, usable on its own. */
+#ifndef TGSAGE_EXPORT_H
+#define TGSAGE_EXPORT_H
+
+#include <stdint.h>
+
+#include "tgsage/error.h"
+#include "tgsage/graph.h"
+
+/* ---- safetensors ------------------------------------------------------ */
+
+typedef enum { TG_ST_F32, TG_ST_I64 } tg_st_dtype;
+
+typedef struct {
+    const char *name;      /* unique, non-empty, not "__metadata__" */
+    tg_st_dtype dtype;
+    int ndim;              /* 0 (a scalar) .. 8 */
+    int64_t dims[8];
+    const void *data;      /* float or int64_t, host order, product(dims) values */
+} tg_st_tensor;
+
+/* Write a safetensors file: u64 little-endian header length N, a JSON
+ * header {"__metadata__": {...}, name: {"dtype", "shape", "data_offsets"},
+ * ...} padded with spaces so that 8 + N is a multiple of 8, then the data,
+ * little-endian, without holes. Tensors are laid out by decreasing element
+ * size (I64 before F32), otherwise in the given order, so every tensor
+ * starts at a multiple of its element size; the header lists them in that
+ * order. meta is NULL or a NULL-terminated list of key, value strings
+ * (safetensors metadata is string to string). Atomic: PATH.tmp, fsync,
+ * rename. */
+tg_status tg_safetensors_write(const char *path, const tg_st_tensor *t, int n,
+                               const char *const *meta, tg_error *err);
+
+/* ---- PyTorch ----------------------------------------------------------- */
+
+typedef struct {
+    const char *space;     /* the space spec to validate the genome against
+                            * (tg_space_parse); NULL or "": the one it names */
+    int64_t steps;         /* SGD steps trained: BatchNorm's num_batches_tracked
+                            * (0 if unknown) */
+    const char *source;    /* where the weights come from (a checkpoint path),
+                            * recorded in the metadata and README; NULL: none */
+} tg_export_options;
+
+/* Export `net`, a net built from genome_json (tg_genome_build) and trained,
+ * to directory dir (created if missing, existing files replaced). The
+ * input shape and the number of classes are the net's. The genome is
+ * parsed and validated (against opt->space, or the space it names); the
+ * net's parameters
+ * must carry the module paths of that genome's build (a built-in net such
+ * as resnet:3, whose parameters are named by node, is refused), with the
+ * same shapes. opt may be NULL. */
+tg_status tg_export_pytorch(const char *genome_json, tg_net *net,
+                            const tg_export_options *opt, const char *dir,
+                            tg_error *err);
+
+#endif
