@@ -1,11 +1,14 @@
 /* bench_engine.c - training and inference throughput of one built-in network
- * (resnet:N, small3, or the genome candidate6).
+ * (resnet:N, small3, or the genome candidate6) or of a genome file.
  *
  * The C side of the engine benchmark: the same measurement as
  * ../shared/bench/torch_baseline.py (random 28x28x1 inputs, SGD Nesterov
  * 0.9 with weight decay 5e-4, 3 warm-up steps, then `steps` timed training
  * steps, then eval-mode inference over the same batch). Prints one JSON line.
  * bench/run_bench.py runs it beside PyTorch and computes the ratios.
+ * With --genome FILE the network is that genome's, and --export DIR also
+ * writes it (as initialised) as a PyTorch module, so that
+ * bench/bench_genomes.py times the same network in PyTorch.
  * With --loader it measures instead how fast the background loader delivers
  * augmented Fashion-MNIST batches (images/s). */
 #include <stdio.h>
@@ -14,6 +17,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "tgsage/export.h"
+#include "tgsage/fileio.h"
 #include "tgsage/loader.h"
 #include "tgsage/optim.h"
 #include "tgsage/threads.h"
@@ -59,20 +64,23 @@ static int bench_loader(int batch, int steps) {
 }
 
 int main(int argc, char **argv) {
-    const char *name = "candidate6", *backend = "dnnl";
+    const char *name = "candidate6", *backend = "dnnl", *genome = NULL, *export_dir = NULL;
     int batch = 128, steps = 20, threads = 2;
     int loader = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--loader")) loader = 1;
         else if (v && !strcmp(argv[i], "--net")) name = v, i++;
+        else if (v && !strcmp(argv[i], "--genome")) genome = v, i++;
+        else if (v && !strcmp(argv[i], "--export")) export_dir = v, i++;
         else if (v && !strcmp(argv[i], "--batch")) batch = atoi(v), i++;
         else if (v && !strcmp(argv[i], "--steps")) steps = atoi(v), i++;
         else if (v && !strcmp(argv[i], "--threads")) threads = atoi(v), i++;
         else if (v && !strcmp(argv[i], "--backend")) backend = v, i++;
         else {
-            fprintf(stderr, "usage: tgsage_bench [--net NAME] [--batch B] [--steps S] "
-                            "[--threads T] [--backend dnnl|ref] [--loader]\n");
+            fprintf(stderr, "usage: tgsage_bench [--net NAME | --genome FILE [--export DIR]] "
+                            "[--batch B] [--steps S] [--threads T] [--backend dnnl|ref] "
+                            "[--loader]\n");
             return 2;
         }
     }
@@ -91,14 +99,25 @@ int main(int argc, char **argv) {
     /* a built-in name as `tgsage train --net` takes it (candidate6 is a
      * genome of the layer-wise space) */
     tg_net_source src;
-    if (tg_net_source_resolve(name, NULL, NULL, &src, &err) != TG_OK) die(name, &err);
+    unsigned char *text = NULL;
+    if (genome) {
+        size_t len;
+        if (tg_file_read(genome, 1 << 20, &text, &len, &err) != TG_OK) die(genome, &err);
+        name = genome;
+    }
+    if (tg_net_source_resolve(name, (const char *)text, NULL, &src, &err) != TG_OK)
+        die(name, &err);
+    free(text);
     tg_graph *g = tg_net_source_build(&src, 1, 28, 28, 10, &err);
-    tg_net_source_free(&src);
     if (!g) die(name, &err);
     tg_rng rng;
     tg_rng_seed(&rng, 0);
     tg_net *net = tg_net_new(g, batch, be, &rng, &err);
     if (!net) die(name, &err);
+    if (export_dir && (!src.genome || tg_export_pytorch(src.genome, net, NULL, export_dir,
+                                                          &err) != TG_OK))
+        die(export_dir, src.genome ? &err : &(tg_error){.msg = "--export needs --genome"});
+    tg_net_source_free(&src);
     tg_opt_config oc = {.kind = TG_OPT_SGD, .momentum = 0.9, .nesterov = 1,
                         .weight_decay = 5e-4};
     tg_optim *opt = tg_optim_new(&oc, net, &err);

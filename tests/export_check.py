@@ -85,7 +85,7 @@ def main():
     a = ap.parse_args()
     raw = np.load(a.raw)
     std = torch.from_numpy(np.load(a.std))
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     for i, d in enumerate(a.dirs):
         try:
             header, meta = check_safetensors(os.path.join(d, 'weights.safetensors'))

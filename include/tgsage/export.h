@@ -10,7 +10,7 @@
  *   weights.safetensors  the weights under their PyTorch state_dict names;
  *   genome.json          the canonical genome;
  *   README.md            how to load and run it.
- * Every file is written atomically (PATH.tmp, fsync, rename).
+ * Every file is written atomically (fileio.h: PATH.tmp.PID, fsync, rename).
  *
  * tg_safetensors_write is the writer underneath, usable on its own. */
 #ifndef TGSAGE_EXPORT_H
@@ -40,8 +40,7 @@ typedef struct {
  * size (I64 before F32), otherwise in the given order, so every tensor
  * starts at a multiple of its element size; the header lists them in that
  * order. meta is NULL or a NULL-terminated list of key, value strings
- * (safetensors metadata is string to string). Atomic: PATH.tmp, fsync,
- * rename. */
+ * (safetensors metadata is string to string). Atomic (tg_atomic). */
 tg_status tg_safetensors_write(const char *path, const tg_st_tensor *t, int n,
                                const char *const *meta, tg_error *err);
 

@@ -101,10 +101,11 @@ tg_status tg_npy_to_i32(const tg_npy *a, int32_t **out, tg_error *err);
 /* Write data (native byte order, C order, count = product of shape
  * elements of dtype; may be NULL when that count is 0) as a format 1.0,
  * little-endian, C-order .npy file that numpy reads. The write is atomic:
- * the bytes go to "<path>.tmp", which is fsync'd and renamed over path, so
- * a failed write (a full disk, a file size limit) leaves any previous file
- * at path untouched and removes the .tmp. Two writers of the same path at
- * once are not supported (they share the .tmp name).
+ * the bytes go to "<path>.tmp.<pid>" (tg_atomic, fileio.h), which is
+ * fsync'd and renamed over path, so a failed write (a full disk, a file
+ * size limit) leaves any previous file at path untouched and removes the
+ * temporary file. Two processes writing the same path leave one of the two
+ * complete files.
  * TG_ERR_ARG: NULL/empty path, ndim outside 0..TG_NPY_MAX_NDIM, a negative
  * shape entry, more than TG_NPY_MAX_ELEMS elements, an unknown dtype, NULL
  * data with count > 0. TG_ERR_IO: the file cannot be written. */

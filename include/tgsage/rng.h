@@ -3,11 +3,11 @@
  * xoshiro256** seeded through splitmix64: the same seed gives the same
  * stream on every machine. There is no global generator.
  *
- * One user seed feeds several consumers (the split, each epoch's order,
- * each example's augmentation, each observed layer's subsample). Each takes
- * its own generator from tg_rng_derive(seed, TG_STREAM_...), never from the
- * seed itself or from arithmetic on it: seed ^ k or seed + l makes nearby
- * seeds of one consumer the same numbers as another consumer's. */
+ * One user seed feeds several consumers (the weights, each epoch's order,
+ * each example's augmentation, each observed layer's subsample). Those that
+ * share it take their generators from tg_rng_derive(seed, TG_STREAM_...),
+ * never from arithmetic on the seed: with seed ^ k or seed + l, nearby
+ * seeds of one consumer draw another consumer's numbers. */
 #ifndef TGSAGE_RNG_H
 #define TGSAGE_RNG_H
 
@@ -27,7 +27,8 @@ enum {
     TG_STREAM_ORDER = 2,   /* data/loader.c: the order of each epoch (then: epoch) */
     TG_STREAM_AUGMENT = 3, /* data/loader.c: crop and flip (then: epoch, example) */
     TG_STREAM_OBSERVE = 4, /* evaluator/observe.c: a layer's feature subsample (then: layer) */
-    TG_STREAM_REGIONS = 5  /* cli/cmd_teacher.c: a recorded region's subsample (then: region) */
+    TG_STREAM_REGIONS = 5, /* rsa/teacher_recordings.c: a recorded region's subsample (then: region) */
+    TG_STREAM_RL_INIT = 6  /* explorer/rl.c: the controller's initial weights */
 };
 
 void tg_rng_seed(tg_rng *r, uint64_t seed);

@@ -28,6 +28,7 @@ int tg_cmd_teacher(int argc, char **argv);
 int tg_cmd_tg(int argc, char **argv);
 int tg_cmd_sample(int argc, char **argv);
 int tg_cmd_show(int argc, char **argv);
+int tg_cmd_export(int argc, char **argv);
 
 /* Parse a number option or print "tgsage CMD: --OPT: ..." and return -1. */
 int tg_cli_int(const char *cmd, const char *opt, const char *text, long lo,

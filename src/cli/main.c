@@ -20,6 +20,8 @@ static const tg_command COMMANDS[] = {
     {"tg", "teacher guidance (and score) of a trained candidate", tg_cmd_tg},
     {"sample", "draw architectures of a search space as genome JSON lines", tg_cmd_sample},
     {"show", "a genome's statistics, observed layers and Graphviz picture", tg_cmd_show},
+    {"export", "a trained genome network as a PyTorch module and safetensors weights",
+     tg_cmd_export},
 };
 #define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

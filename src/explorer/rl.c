@@ -31,7 +31,6 @@
 #define RL_BETA2 0.999
 #define RL_EPS 1e-8
 #define RL_CLIP 1.0
-#define RL_SEED_SALT 0x524c2d4c53544dULL   /* "RL-LSTM": the weights' stream */
 
 typedef struct {
     tg_rl_ctrl *ctrl;
@@ -93,7 +92,7 @@ static tg_status rl_init(tg_explorer *e, tg_error *err) {
     s->grad = s->params + s->np;
     s->v = s->grad + s->np;
     tg_rng r;
-    tg_rng_seed(&r, e->cfg.seed ^ RL_SEED_SALT);
+    tg_rng_seed(&r, tg_rng_derive(e->cfg.seed, TG_STREAM_RL_INIT));
     tg_rl_ctrl_init(s->ctrl, s->params, &r);
     return TG_OK;
 }

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "export_internal.h"
 #include "model_py.h"
 #include "tgsage/export.h"
+#include "tgsage/fileio.h"
 #include "tgsage/genome.h"
 #include "tgsage/space.h"
 
@@ -194,7 +194,7 @@ static char *substitute(const char *tmpl, const char *const *kv) {
 }
 
 #define README_FMT \
-    "# A %s network found by tgsage, for PyTorch\n" \
+    "# A network of the %s space found by tgsage, for PyTorch\n" \
     "\n" \
     "Genome %s: %zu parameters, %dx%dx%d images (C x H x W), %d classes%s%s.\n" \
     "\n" \
@@ -239,15 +239,19 @@ tg_status tg_export_pytorch(const char *genome_json, tg_net *net,
     if (opt && opt->space && opt->space[0] && !(sp = tg_space_parse(opt->space, err)))
         return err ? err->status : TG_ERR_ARG;
     tg_genome *g = tg_genome_parse(genome_json, sp, err);
-    tg_space_free(sp);
-    if (!g) return err ? err->status : TG_ERR_ARG;
+    if (g && !sp) sp = tg_space_of_genome(g, err);
+    if (!g || !sp) {
+        tg_genome_free(g);
+        tg_space_free(sp);
+        return err ? err->status : TG_ERR_ARG;
+    }
     int c, h, w;
     tg_graph_node_shape(tg_net_graph(net), 0, &c, &h, &w);
     const int classes = tg_net_classes(net);
     char *canon = tg_genome_json(g), *model = NULL, *text = NULL;
     char hash[33], path[4200], input[64], ncls[16], nsteps[32];
     tg_genome_hash(g, hash);
-    const char *space = tg_genome_space_name(g);
+    const char *space = tg_space_spec(sp);
     const int64_t steps = opt && opt->steps > 0 ? opt->steps : 0;
     const char *source = opt ? opt->source : NULL;
     st = canon ? check_against_genome(g, net, c, h, w, err)
@@ -273,7 +277,7 @@ tg_status tg_export_pytorch(const char *genome_json, tg_net *net,
         else {
             memcpy(text, canon, n), memcpy(text + n, "\n", 2);
             join(path, sizeof path, dir, "genome.json");
-            st = tg_export_write_text(path, text, err);
+            st = tg_file_write(path, text, strlen(text), err);
         }
     }
     if (st == TG_OK) {
@@ -282,17 +286,18 @@ tg_status tg_export_pytorch(const char *genome_json, tg_net *net,
         const char *kv[] = {"GENOME", canon, "INPUT", input, "CLASSES", ncls, NULL};
         model = substitute(TG_MODEL_PY, kv);
         join(path, sizeof path, dir, "model.py");
-        st = model ? tg_export_write_text(path, model, err)
+        st = model ? tg_file_write(path, model, strlen(model), err)
                    : tg_error_set(err, TG_ERR_NOMEM, "export: out of memory");
     }
     if (st == TG_OK) {
         free(text);
         text = readme(space, hash, tg_net_param_count(net), c, h, w, classes, source);
         join(path, sizeof path, dir, "README.md");
-        st = text ? tg_export_write_text(path, text, err)
+        st = text ? tg_file_write(path, text, strlen(text), err)
                   : tg_error_set(err, TG_ERR_NOMEM, "export: out of memory");
     }
     free(text), free(model), free(canon);
     tg_genome_free(g);
+    tg_space_free(sp);
     return st;
 }

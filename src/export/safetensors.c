@@ -16,14 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "export_internal.h"
 #include "tgsage/export.h"
+#include "tgsage/fileio.h"
 
 static size_t dtype_size(tg_st_dtype d) { return d == TG_ST_I64 ? 8 : 4; }
 static const char *dtype_name(tg_st_dtype d) { return d == TG_ST_I64 ? "I64" : "F32"; }
 
 /* Values in host order -> little-endian bytes, through a bounce buffer. */
-static void write_le(tg_export_file *f, const void *data, size_t count, size_t isz) {
+static void write_le(tg_atomic *f, const void *data, size_t count, size_t isz) {
     unsigned char buf[1 << 16];
     const unsigned char *src = data;
     const size_t per = sizeof buf / isz;
@@ -40,7 +40,7 @@ static void write_le(tg_export_file *f, const void *data, size_t count, size_t i
             }
             for (size_t b = 0; b < isz; b++) buf[j * isz + b] = (unsigned char)(v >> (8 * b));
         }
-        tg_export_file_write(f, buf, k * isz);
+        tg_atomic_write(f, buf, k * isz);
     }
 }
 
@@ -157,15 +157,15 @@ tg_status tg_safetensors_write(const char *path, const tg_st_tensor *t, int n,
     size_t len = strlen(json), padded = (len + 7) / 8 * 8;
     unsigned char lenbuf[8];
     for (int b = 0; b < 8; b++) lenbuf[b] = (unsigned char)((uint64_t)padded >> (8 * b));
-    tg_export_file f;
-    tg_status st = tg_export_file_open(&f, path, err);
+    tg_atomic f;
+    tg_status st = tg_atomic_begin(&f, path, err);
     if (st == TG_OK) {
-        tg_export_file_write(&f, lenbuf, 8);
-        tg_export_file_write(&f, json, len);
-        tg_export_file_write(&f, "        ", padded - len);
+        tg_atomic_write(&f, lenbuf, 8);
+        tg_atomic_write(&f, json, len);
+        tg_atomic_write(&f, "        ", padded - len);
         for (int i = 0; i < n; i++)
             write_le(&f, t[order[i]].data, (size_t)count[order[i]], dtype_size(t[order[i]].dtype));
-        st = tg_export_file_commit(&f, err);
+        st = tg_atomic_commit(&f, err);
     }
     free(json), free(order), free(count);
     return st;
