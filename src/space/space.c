@@ -242,6 +242,31 @@ static tg_status parse_set(const char *key, char *val, int lo, int hi, int odd,
     return TG_OK;
 }
 
+/* One "key=value" option of a spec among three keys: its index, with *value
+ * pointing at the value (t is cut at the '='); -1 with err set for an
+ * unknown or repeated key. */
+static int spec_option(char *t, const char *const keys[3], int seen[3], const char *spec,
+                       const char *expected, char **value, tg_error *err) {
+    char *eq = strchr(t, '=');
+    int k = -1;
+    if (eq) {
+        *eq = '\0';
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(t, keys[i])) k = i;
+    }
+    if (k < 0) {
+        tg_error_set(err, TG_ERR_ARG, "space '%s': unknown option '%s' (expected %s)", spec, t,
+                     expected);
+        return -1;
+    }
+    if (seen[k]++) {
+        tg_error_set(err, TG_ERR_ARG, "space '%s': %s given twice", spec, keys[k]);
+        return -1;
+    }
+    *value = eq + 1;
+    return k;
+}
+
 static tg_space *parse_layerwise(char *rest, const char *spec, tg_error *err) {
     char msg[256];
     tg_intset sets[3];
@@ -264,23 +289,10 @@ static tg_space *parse_layerwise(char *rest, const char *spec, tg_error *err) {
         return NULL;
     }
     while ((t = strtok_r(NULL, ":", &save))) {
-        char *eq = strchr(t, '=');
-        int k = -1;
-        if (eq) {
-            *eq = '\0';
-            for (int i = 0; i < 3; i++)
-                if (!strcmp(t, keys[i])) k = i;
-        }
-        if (k < 0) {
-            tg_error_set(err, TG_ERR_ARG, "space '%s': unknown option '%s' (expected "
-                         "filters=, kernels= or strides=)", spec, t);
-            return NULL;
-        }
-        if (seen[k]++) {
-            tg_error_set(err, TG_ERR_ARG, "space '%s': %s given twice", spec, keys[k]);
-            return NULL;
-        }
-        if (parse_set(keys[k], eq + 1, lo[k], hi[k], k == 1, &sets[k], msg, sizeof msg)) {
+        char *eq;
+        int k = spec_option(t, keys, seen, spec, "filters=, kernels= or strides=", &eq, err);
+        if (k < 0) return NULL;
+        if (parse_set(keys[k], eq, lo[k], hi[k], k == 1, &sets[k], msg, sizeof msg)) {
             tg_error_set(err, TG_ERR_ARG, "space '%s': %s", spec, msg);
             return NULL;
         }
@@ -297,25 +309,12 @@ static tg_space *parse_cell(char *rest, const char *spec, tg_error *err) {
     char *save = NULL;
     for (char *t = rest ? strtok_r(rest, ":", &save) : NULL; t;
          t = strtok_r(NULL, ":", &save)) {
-        char *eq = strchr(t, '=');
-        int k = -1;
-        if (eq) {
-            *eq = '\0';
-            for (int i = 0; i < 3; i++)
-                if (!strcmp(t, keys[i])) k = i;
-        }
-        if (k < 0) {
-            tg_error_set(err, TG_ERR_ARG, "space '%s': unknown option '%s' (expected "
-                         "blocks=, n= or f=)", spec, t);
-            return NULL;
-        }
-        if (seen[k]++) {
-            tg_error_set(err, TG_ERR_ARG, "space '%s': %s given twice", spec, keys[k]);
-            return NULL;
-        }
-        if (parse_int(eq + 1, 1, hi[k], &val[k]) != 0) {
+        char *eq;
+        int k = spec_option(t, keys, seen, spec, "blocks=, n= or f=", &eq, err);
+        if (k < 0) return NULL;
+        if (parse_int(eq, 1, hi[k], &val[k]) != 0) {
             tg_error_set(err, TG_ERR_ARG, "space '%s': %s: '%s' is not an integer in 1..%d",
-                         spec, keys[k], eq + 1, hi[k]);
+                         spec, keys[k], eq, hi[k]);
             return NULL;
         }
     }
