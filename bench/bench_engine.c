@@ -84,6 +84,10 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (export_dir && !genome) {
+        fprintf(stderr, "bench: --export needs --genome\n");
+        return 2;
+    }
     if (batch < 1 || steps < 1) {
         fprintf(stderr, "bench: batch and steps must be positive\n");
         return 2;
@@ -114,9 +118,8 @@ int main(int argc, char **argv) {
     tg_rng_seed(&rng, 0);
     tg_net *net = tg_net_new(g, batch, be, &rng, &err);
     if (!net) die(name, &err);
-    if (export_dir && (!src.genome || tg_export_pytorch(src.genome, net, NULL, export_dir,
-                                                          &err) != TG_OK))
-        die(export_dir, src.genome ? &err : &(tg_error){.msg = "--export needs --genome"});
+    if (export_dir && tg_export_pytorch(src.genome, net, NULL, export_dir, &err) != TG_OK)
+        die(export_dir, &err);
     tg_net_source_free(&src);
     tg_opt_config oc = {.kind = TG_OPT_SGD, .momentum = 0.9, .nesterov = 1,
                         .weight_decay = 5e-4};

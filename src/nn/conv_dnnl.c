@@ -70,8 +70,12 @@
  * depthwise takes nhwc backward weights for kernels wider than 3 (oneDNN's
  * blocked depthwise weight gradient falls back to gemm: 4-5x slower) and
  * nhwc backward data when dilated. Winograd's error stays within the tests'
- * 1e-4 + 1e-4*|ref| on their shapes. TG_DNNL_LAYOUT overrides the choice
- * (see strategy_from_env) for tests and timing. (nhwc forward measured
+ * 1e-4 + 1e-4*|ref| on their shapes. That heuristic is the starting point:
+ * by default a plan for a shape with enough work times the candidates of
+ * each pass on the machine that runs and keeps a clearly faster one, cached
+ * per ISA, threads and shape (strategy_tuned, conv_tune.h; TG_DNNL_TUNE=0
+ * keeps the heuristic). TG_DNNL_LAYOUT overrides both (see
+ * strategy_from_env) for tests and timing. (nhwc forward measured
  * best for 128+ input channels at stride 2 and 5x5+ kernels on 64+
  * channels, but is off: see strategy_pick.)
  *
