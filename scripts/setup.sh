@@ -13,13 +13,17 @@ PKGS=(
   libcjson-dev             # JSON
   libxxhash-dev            # dataset fingerprints (XXH3-128)
   libcmocka-dev            # unit tests
+  libsqlite3-dev           # the tracker's embedded database
+  libpq-dev                # the tracker on PostgreSQL
+  postgresql               # a real server for the tracker's tests (started by them)
+  slurm-wlm munge          # a real single-node Slurm for the cluster tests
   dataset-fashion-mnist    # the embedded default dataset
   python3-torch python3-numpy   # the export parity test runs the exported module
 )
 # fixture generators and the peers of the benchmarks (optional for the build
 # and the suite)
 if [ "${TG_SETUP_BENCH:-${TG_SETUP_TORCH:-0}}" = 1 ]; then
-  PKGS+=(python3-scipy python3-optuna)
+  PKGS+=(python3-scipy python3-optuna python3-psycopg2)
 fi
 
 missing=()

@@ -18,7 +18,10 @@ typedef enum {
     TG_ERR_FORMAT,   /* a file is malformed, truncated or of another kind */
     TG_ERR_NOMEM,    /* an allocation failed */
     TG_ERR_NUMERIC,  /* NaN or Inf where a finite number was required */
-    TG_ERR_UNSUPPORTED
+    TG_ERR_UNSUPPORTED,
+    TG_ERR_DB,       /* the database refused or failed (its own message quoted) */
+    TG_ERR_NOT_FOUND,/* a named study, trial or key does not exist */
+    TG_ERR_BUSY      /* another process holds it (a study's explorer lease) */
 } tg_status;
 
 typedef struct {

@@ -32,6 +32,9 @@ const char *tg_status_name(tg_status st) {
     case TG_ERR_NOMEM: return "out of memory";
     case TG_ERR_NUMERIC: return "non-finite value";
     case TG_ERR_UNSUPPORTED: return "unsupported";
+    case TG_ERR_DB: return "database error";
+    case TG_ERR_NOT_FOUND: return "not found";
+    case TG_ERR_BUSY: return "busy";
     }
     return "unknown";
 }
