@@ -66,6 +66,9 @@ tg_status tg_explorer_tell(tg_explorer *e, int64_t id, int ok, double score,
 
 int64_t tg_explorer_proposed(const tg_explorer *e);
 int64_t tg_explorer_told(const tg_explorer *e);
+/* 1 when proposal id was proposed and not told yet, else 0 (the search
+ * loop catches up on pending proposals after loading a saved state). */
+int tg_explorer_pending(const tg_explorer *e, int64_t id);
 
 /* The whole state as JSON text (malloc'd; doubles written so that they read
  * back exactly). */

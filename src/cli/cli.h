@@ -7,7 +7,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
+
 #include "tgsage/dataset.h"
+#include "tgsage/tracker.h"
 #include "tgsage/trainer.h"
 
 typedef struct {
@@ -29,6 +32,11 @@ int tg_cmd_tg(int argc, char **argv);
 int tg_cmd_sample(int argc, char **argv);
 int tg_cmd_show(int argc, char **argv);
 int tg_cmd_export(int argc, char **argv);
+int tg_cmd_search(int argc, char **argv);
+int tg_cmd_worker(int argc, char **argv);
+int tg_cmd_status(int argc, char **argv);
+int tg_cmd_trials(int argc, char **argv);
+int tg_cmd_best(int argc, char **argv);
 
 /* Parse a number option or print "tgsage CMD: --OPT: ..." and return -1. */
 int tg_cli_int(const char *cmd, const char *opt, const char *text, long lo,
@@ -101,5 +109,14 @@ tg_status tg_cli_read_f64(const char *path, int want_ndim, double **out, int64_t
 tg_status tg_cli_read_f32_matrix(const char *path, float **out, int64_t *rows, int64_t *cols,
                                  tg_error *err);
 tg_status tg_cli_read_labels(const char *path, int64_t n, int32_t **out, tg_error *err);
+
+/* The study commands (cmd_study.c): open url and, when name is not NULL,
+ * find the study (printing "tgsage CMD: ..." on failure: the missing
+ * study's message lists the studies there are). 0, or the exit code; *t
+ * is then NULL. */
+int tg_cli_open_study(const char *cmd, const char *url, const char *name, tg_tracker **t,
+                      tg_study *study);
+/* A number into a cJSON object, null when not finite. */
+cJSON *tg_cli_json_num(cJSON *obj, const char *key, double v);
 
 #endif

@@ -22,6 +22,11 @@ static const tg_command COMMANDS[] = {
     {"show", "a genome's statistics, observed layers and Graphviz picture", tg_cmd_show},
     {"export", "a trained genome network as a PyTorch module and safetensors weights",
      tg_cmd_export},
+    {"search", "search a space: the explorer's loop, with local workers", tg_cmd_search},
+    {"worker", "train and score the trials of a study, from any machine", tg_cmd_worker},
+    {"status", "the studies of a database and their progress", tg_cmd_status},
+    {"trials", "every trial of a study as JSON lines or CSV", tg_cmd_trials},
+    {"best", "the best trials of a study, with their genomes", tg_cmd_best},
 };
 #define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

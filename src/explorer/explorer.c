@@ -211,6 +211,9 @@ tg_status tg_explorer_tell(tg_explorer *e, int64_t id, int ok, double score, tg_
 
 int64_t tg_explorer_proposed(const tg_explorer *e) { return e->n; }
 int64_t tg_explorer_told(const tg_explorer *e) { return e->ntold; }
+int tg_explorer_pending(const tg_explorer *e, int64_t id) {
+    return id >= 0 && id < e->n && e->trials[id].state == TG_TRIAL_PENDING;
+}
 
 /* ---- save ---- */
 

@@ -1,0 +1,114 @@
+/* worker.h - the workers and the explorer's loop on top of the tracker.
+ *
+ * A worker claims a trial of a study, works on it with a heartbeat on its
+ * lease, and reports: it trains the genome for the study's budget and
+ * evaluates P and TG against the study's teacher (read from the database),
+ * or it runs a command given on its own command line, never one read from
+ * the database:
+ *   objective_cmd  /bin/sh -c CMD, the genome JSON on stdin; prints one
+ *                  score (a number) on its last line of stdout
+ *   trainer_cmd    /bin/sh -c 'CMD "$@"' with arguments GENOME_FILE EPOCHS
+ *                  OUT_DIR (also in TG_GENOME, TG_EPOCHS, TG_OUT, with
+ *                  TG_TRIAL, TG_SEED and TG_IMAGES, an .npy of the teacher's
+ *                  images as tgsage feeds them, N x C x H x W standardised per
+ *                  image); it writes OUT_DIR/result.json ({"p", "val_loss",
+ *                  "examples"}) and OUT_DIR/features/<layer>.npy per observed
+ *                  layer on those images (N x anything); tgsage computes the
+ *                  RDMs and TG.
+ * Either: a timeout and a non-zero exit are a failed trial whose error is
+ * the tail of stderr. A diverging or oversized candidate is a failed trial
+ * with its reason. SIGTERM or SIGINT (c->stop set) gives the trial back at
+ * once without counting an attempt (a command is sent SIGTERM, then
+ * SIGKILL), and tg_worker_run returns TG_OK.
+ *
+ * The search (tg_search_run) is the explorer's loop: it keeps up to
+ * `parallel` trials pending, tells each result as it arrives and proposes
+ * the next, committing proposals with the explorer's saved state in one
+ * transaction, so a killed and restarted search neither repeats nor loses
+ * a proposal. It can start local worker processes (one dying does not take
+ * the others, and is started again). Nothing here prints: lines go to the
+ * log callbacks. */
+#ifndef TGSAGE_WORKER_H
+#define TGSAGE_WORKER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tgsage/error.h"
+#include "tgsage/explorer.h"
+#include "tgsage/tracker.h"
+
+typedef void (*tg_log_fn)(void *user, const char *line);
+
+typedef struct {
+    const char *url;              /* tracker URL */
+    const char *study;            /* study name */
+    const char *objective_cmd;    /* or NULL */
+    const char *trainer_cmd;      /* or NULL (both NULL: train here) */
+    double cmd_timeout_s;         /* per command run; 0: none */
+    const char *data;             /* NULL: the study's data spec; another copy of
+                                   * the same data elsewhere (fingerprint checked) */
+    const char *workdir;          /* scratch; NULL: $TMPDIR or /tmp */
+    const char *backend;          /* engine backend, NULL: default */
+    int64_t max_trials;           /* stop after this many (0: until the study is done) */
+    double poll_s;                /* wait between empty claims [0.5] */
+    volatile sig_atomic_t *stop;  /* set by a signal handler; may be NULL */
+    tg_log_fn log;                /* one line per event (claim, result, fence); may be NULL */
+    void *log_user;
+    size_t max_train_bytes;       /* training here: a genome whose training needs more
+                                   * (tg_genome_train_bytes) fails as oversized; 0: this
+                                   * machine's physical memory */
+} tg_worker_config;
+
+typedef struct {
+    int64_t completed, failed;    /* trials reported */
+    int64_t fenced;               /* results refused: the lease was lost */
+    int64_t released;             /* trials given back on a signal */
+    int64_t examples;             /* examples trained here */
+} tg_worker_stats;
+
+/* Before any work: the study exists, the data's fingerprint equals the
+ * study's (TG_ERR_ARG naming both otherwise), the teacher loads. Then claim
+ * and work until the study is done, max_trials, or a stop.
+ * The data is the study's split, tg_split_load(data, nval, seed,
+ * train_limit, 0): held out by the study's seed, its fingerprint that of
+ * the training part. A trial trains with the "short" preset for the
+ * study's epochs and batch, seeded tg_rng_derive(tg_rng_derive(seed, S),
+ * number) where S is 0x747269616c73 ("trials"); that seed is TG_SEED. */
+tg_status tg_worker_run(const tg_worker_config *c, tg_worker_stats *st, tg_error *err);
+
+typedef struct {
+    int64_t trials;               /* the study's budget */
+    int64_t complete, failed, running, waiting;
+    int64_t proposals;            /* duplicates included */
+    double best;                  /* NaN when none */
+    int64_t best_number;
+    int64_t examples;             /* cost so far */
+    double elapsed_s;             /* since this run started */
+    double eta_s;                 /* NaN when unknown */
+    int workers;                  /* local workers alive */
+} tg_search_progress;
+
+typedef struct {
+    const char *url;
+    const char *study;
+    tg_study_config cfg;
+    const char *teacher_path;     /* stored in the study when it is created; NULL for
+                                   * an objective study */
+    tg_explorer_config explorer;  /* algo and seed are cfg's */
+    int workers;                  /* local worker processes (0: they come from elsewhere) */
+    char *const *worker_argv;     /* argv of one local worker (NULL-terminated),
+                                   * e.g. {"/usr/bin/tgsage", "worker", "--db", ...} */
+    double poll_s;                /* between looks at the database [0.2] */
+    volatile sig_atomic_t *stop;  /* stop cleanly: workers get SIGTERM */
+    void (*progress)(const tg_search_progress *p, void *user);  /* on every change */
+    tg_log_fn log;
+    void *user;                   /* for progress and log */
+} tg_search_config;
+
+/* Run (or resume) the search until the study's trials have all ended, or
+ * a stop. *final may be NULL. */
+tg_status tg_search_run(const tg_search_config *c, tg_search_progress *final, tg_error *err);
+
+#endif

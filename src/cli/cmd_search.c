@@ -1,0 +1,364 @@
+/* cmd_search.c - `tgsage search`: create or resume a study and run the
+ * explorer's loop (tg_search_run), with local worker processes that are
+ * this binary's `worker` command. What is cheap to check (the space, the
+ * algorithm, the teacher file, the options) is checked before the data is
+ * loaded for its fingerprint. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "tgsage/explorer.h"
+#include "tgsage/space.h"
+#include "tgsage/tracker.h"
+#include "tgsage/worker.h"
+
+static void help(FILE *f) {
+    fprintf(f,
+"usage: tgsage search --db URL --study NAME --space SPEC --trials K [options]\n"
+"\n"
+"Search a space for the architectures of highest score: the explorer proposes\n"
+"candidates into the study's database, workers (started here with --workers,\n"
+"or 'tgsage worker' anywhere that reaches the database) train and score them,\n"
+"and every result is told to the explorer as it arrives. Running the same\n"
+"command again resumes an interrupted search; a larger --trials extends a\n"
+"finished one. Every setting but --trials and --parallel must match the\n"
+"study's.\n"
+"\n"
+"study:\n"
+"  --db URL            sqlite:///rel/path.db, sqlite:////abs/path.db or\n"
+"                      postgresql://user@host[:port]/db (required)\n"
+"  --study NAME        the study, [A-Za-z0-9._-] (required)\n"
+"  --space SPEC        layerwise:NL[:filters=..][:kernels=..][:strides=..] or\n"
+"                      cell[:blocks=B][:n=N][:f=F] (required)\n"
+"  --algo A            %s [tpe]\n"
+"  --trials K          trials to finish, duplicates not counted (required)\n"
+"  --seed S            seed of the explorer, of the training and of the\n"
+"                      validation split [0]\n"
+"  --score S           p (validation accuracy) or p+tg (p + alpha * TG)\n"
+"                      [p+tg; objective with --objective-cmd]\n"
+"  --alpha A           weight of TG in the score [1]\n"
+"  --teacher FILE      the teacher file, stored in the study (p+tg: required)\n"
+"  --epochs E          training budget of a trial (required unless\n"
+"                      --objective-cmd)\n"
+"  --batch B           images per training step [128]\n"
+"  --lease S           lease of a trial (and of the explorer) in seconds;\n"
+"                      workers heartbeat every S/4 [60]\n"
+"  --max-attempts N    leases that may expire before a trial fails [3]\n"
+"\n"
+"data (for training studies; its fingerprint is stored in the study):\n"
+"%s"
+"                      (in a study the split's seed is --seed, and the workers\n"
+"                      score on the whole validation part: no --val-limit)\n"
+"\n"
+"workers:\n"
+"  --workers N         local worker processes, 0: only workers from elsewhere [1]\n"
+"  --parallel P        trials kept pending at once [max(N, 1)]\n"
+"  --objective-cmd CMD the local workers score a genome by /bin/sh -c CMD (the\n"
+"                      genome JSON on stdin, the score on the last line of\n"
+"                      stdout) instead of training it\n"
+"  --trainer-cmd CMD   the local workers train with CMD GENOME_FILE EPOCHS OUT_DIR\n"
+"                      (see 'tgsage worker --help')\n"
+"  --cmd-timeout S     seconds a command may run, 0: no limit [0]\n"
+"  --threads T         threads of each local worker, 0 = all cores [0]\n"
+"  -h, --help          show this help\n"
+"\n"
+"A progress line goes to stderr; at the end a summary, and the command that\n"
+"lists the best trials. Ctrl-C (or SIGTERM) stops cleanly: workers give their\n"
+"trials back and the same command resumes.\n"
+"Exit status: 0 done or stopped, 1 failed, 2 usage.\n",
+            tg_explorer_algorithms(), tg_cli_data_help());
+}
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { g_stop = sig; }
+
+typedef struct {
+    int tty;
+    int drawn;          /* a progress line is on the terminal */
+} display;
+
+static void fmt_time(double s, char *buf, size_t n) {
+    if (!isfinite(s)) snprintf(buf, n, "?");
+    else if (s < 60) snprintf(buf, n, "%.0fs", s);
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+}
+
+static void on_progress(const tg_search_progress *p, void *user) {
+    display *d = user;
+    char best[64] = "none", el[32], eta[32];
+    if (isfinite(p->best))
+        snprintf(best, sizeof best, "%.4f (trial %lld)", p->best, (long long)p->best_number);
+    fmt_time(p->elapsed_s, el, sizeof el);
+    fmt_time(p->eta_s, eta, sizeof eta);
+    fprintf(stderr, "%strials %lld/%lld done, %lld failed, %lld running, %lld waiting | "
+            "best %s | %lld proposals | %d worker%s | %s, %s left%s",
+            d->tty ? "\r\033[K" : "", (long long)(p->complete + p->failed),
+            (long long)p->trials, (long long)p->failed, (long long)p->running,
+            (long long)p->waiting, best, (long long)p->proposals, p->workers,
+            p->workers == 1 ? "" : "s", el, eta, d->tty ? "" : "\n");
+    d->drawn = d->tty;
+}
+
+static void on_log(void *user, const char *line) {
+    display *d = user;
+    fprintf(stderr, "%ssearch: %s\n", d->drawn ? "\r\033[K" : "", line);
+    d->drawn = 0;
+}
+
+/* The options as given; the study config is built from them. */
+typedef struct {
+    const char *db, *study, *space, *algo, *teacher, *score;
+    const char *objective_cmd, *trainer_cmd, *cmd_timeout, *threads;
+    double alpha, epochs, lease;
+    long trials, workers, parallel, seed, batch, max_attempts;
+    int epochs_given, parallel_given;
+    tg_cli_data data;
+} options;
+
+static int parse(int argc, char **argv, options *o) {
+    static const struct option longs[] = {
+        {"db", 1, 0, 'D'},          {"study", 1, 0, 'N'},        {"space", 1, 0, 's'},
+        {"algo", 1, 0, 'a'},        {"teacher", 1, 0, 'G'},      {"epochs", 1, 0, 'e'},
+        {"trials", 1, 0, 'K'},      {"workers", 1, 0, 'w'},      {"parallel", 1, 0, 'p'},
+        {"alpha", 1, 0, 'A'},       {"score", 1, 0, 'S'},        {"seed", 1, 0, 'r'},
+        {"objective-cmd", 1, 0, 'o'}, {"trainer-cmd", 1, 0, 'c'}, {"lease", 1, 0, 'L'},
+        {"max-attempts", 1, 0, 'M'}, {"cmd-timeout", 1, 0, 'C'}, {"threads", 1, 0, 't'},
+        {"batch", 1, 0, 'b'},       TG_CLI_DATA_OPTIONS,         {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *cmd = "search";
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        int bad = 0;
+        if (tg_cli_data_option(cmd, ch, optarg, &o->data, &bad)) {
+            if (bad) return TG_EXIT_USAGE;
+            continue;
+        }
+        long l;
+        double v;
+        switch (ch) {
+        case 'D': o->db = optarg; break;
+        case 'N': o->study = optarg; break;
+        case 's': o->space = optarg; break;
+        case 'a': o->algo = optarg; break;
+        case 'G': o->teacher = optarg; break;
+        case 'e': bad = tg_cli_double(cmd, "--epochs", optarg, 1e-6, 1e6, &o->epochs);
+                  o->epochs_given = 1; break;
+        case 'K': bad = tg_cli_int(cmd, "--trials", optarg, 1, 1L << 40, &o->trials); break;
+        case 'w': bad = tg_cli_int(cmd, "--workers", optarg, 0, 1024, &o->workers); break;
+        case 'p': bad = tg_cli_int(cmd, "--parallel", optarg, 1, 1 << 20, &o->parallel);
+                  o->parallel_given = 1; break;
+        case 'A': bad = tg_cli_double(cmd, "--alpha", optarg, -1e6, 1e6, &o->alpha); break;
+        case 'S':
+            if (strcmp(optarg, "p") && strcmp(optarg, "p+tg")) {
+                fprintf(stderr, "tgsage search: --score '%s': expected p or p+tg\n", optarg);
+                bad = 1;
+            }
+            o->score = optarg;
+            break;
+        case 'r': bad = tg_cli_int(cmd, "--seed", optarg, 0, 1L << 62, &o->seed); break;
+        case 'o': o->objective_cmd = optarg; break;
+        case 'c': o->trainer_cmd = optarg; break;
+        case 'L': bad = tg_cli_double(cmd, "--lease", optarg, 0.1, 1e7, &o->lease); break;
+        case 'M': bad = tg_cli_int(cmd, "--max-attempts", optarg, 1, 1000, &o->max_attempts);
+                  break;
+        case 'C': bad = tg_cli_double(cmd, "--cmd-timeout", optarg, 0, 1e9, &v);
+                  o->cmd_timeout = optarg; break;
+        case 't': bad = tg_cli_int(cmd, "--threads", optarg, 0, 1024, &l);
+                  o->threads = optarg; break;
+        case 'b': bad = tg_cli_int(cmd, "--batch", optarg, 1, 65536, &o->batch); break;
+        case 'h': help(stdout); return -1;
+        default: fprintf(stderr, "Run 'tgsage search --help' for the options.\n");
+                 return TG_EXIT_USAGE;
+        }
+        if (bad) return TG_EXIT_USAGE;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tgsage search: unexpected argument '%s'\n", argv[optind]);
+        return TG_EXIT_USAGE;
+    }
+    const char *missing = !o->db ? "--db" : !o->study ? "--study" : !o->space ? "--space"
+                        : !o->trials ? "--trials" : NULL;
+    if (!missing && !o->objective_cmd && !o->epochs_given) missing = "--epochs";
+    if (missing) {
+        fprintf(stderr, "tgsage search: %s is required (see tgsage search --help)\n", missing);
+        return TG_EXIT_USAGE;
+    }
+    if (o->objective_cmd && o->trainer_cmd) {
+        fprintf(stderr, "tgsage search: give --objective-cmd or --trainer-cmd, not both\n");
+        return TG_EXIT_USAGE;
+    }
+    if (o->objective_cmd && (o->score || o->teacher)) {
+        fprintf(stderr, "tgsage search: --objective-cmd scores by itself: no --score or "
+                "--teacher\n");
+        return TG_EXIT_USAGE;
+    }
+    if (!o->objective_cmd && !o->score) o->score = "p+tg";
+    if (o->score && !strcmp(o->score, "p+tg") && !o->teacher) {
+        fprintf(stderr, "tgsage search: --score p+tg needs --teacher (or --score p)\n");
+        return TG_EXIT_USAGE;
+    }
+    /* the workers hold out the split seeded by the study's seed and score
+     * on all of it: nothing else is recorded in a study */
+    if (o->data.split_seed != 0 && o->data.split_seed != o->seed) {
+        fprintf(stderr, "tgsage search: --split-seed: a study's validation split is seeded "
+                "by its --seed (%ld)\n", o->seed);
+        return TG_EXIT_USAGE;
+    }
+    if (o->data.val_limit != 0) {
+        fprintf(stderr, "tgsage search: --val-limit: the workers score on the whole "
+                "validation split\n");
+        return TG_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* The study's config from the options; the data is loaded (for its
+ * fingerprint) only for a training study, after every cheap check. */
+static int build_config(const options *o, tg_study_config *cfg) {
+    tg_error err;
+    tg_study_config_defaults(cfg);
+    tg_explorer_config ec;
+    if (tg_explorer_defaults(o->algo, &ec, &err) != TG_OK) {
+        fprintf(stderr, "tgsage search: --algo: %s\n", err.msg);
+        return TG_EXIT_USAGE;
+    }
+    tg_space *sp = tg_space_parse(o->space, &err);
+    if (!sp) {
+        fprintf(stderr, "tgsage search: --space: %s\n", err.msg);
+        return TG_EXIT_USAGE;
+    }
+    snprintf(cfg->space, sizeof cfg->space, "%s", tg_space_spec(sp));
+    tg_space_free(sp);
+    snprintf(cfg->algo, sizeof cfg->algo, "%s", o->algo);
+    snprintf(cfg->score, sizeof cfg->score, "%s", o->objective_cmd ? "objective" : o->score);
+    cfg->alpha = o->alpha;
+    cfg->epochs = o->epochs_given ? o->epochs : 0;
+    if (o->batch) cfg->batch = (int)o->batch;
+    cfg->trials = o->trials;
+    cfg->parallel = (int)(o->parallel_given ? o->parallel : o->workers > 1 ? o->workers : 1);
+    cfg->seed = (uint64_t)o->seed;
+    if (o->max_attempts) cfg->max_attempts = (int)o->max_attempts;
+    if (o->lease > 0) cfg->lease_s = o->lease;
+    if (o->teacher && access(o->teacher, R_OK) != 0) {
+        fprintf(stderr, "tgsage search: --teacher %s: cannot be read\n", o->teacher);
+        return TG_EXIT_FAIL;
+    }
+    if (o->objective_cmd) {
+        if (o->data.given) snprintf(cfg->data, sizeof cfg->data, "%s", o->data.spec);
+    } else {
+        if (strlen(o->data.spec) >= sizeof cfg->data) {
+            fprintf(stderr, "tgsage search: --data: longer than %zu characters\n",
+                    sizeof cfg->data - 1);
+            return TG_EXIT_USAGE;
+        }
+        tg_dataset train, val;
+        tg_split_info info;
+        tg_cli_data d = o->data;
+        d.split_seed = o->seed;   /* as the workers load it */
+        if (tg_cli_load_data(&d, &train, &val, &info, &err) != TG_OK) {
+            fprintf(stderr, "tgsage search: %s\n", err.msg);
+            return TG_EXIT_FAIL;
+        }
+        snprintf(cfg->data, sizeof cfg->data, "%s", o->data.spec);
+        snprintf(cfg->fingerprint, sizeof cfg->fingerprint, "%s", train.fingerprint);
+        cfg->nval = info.nval;
+        cfg->train_limit = o->data.train_limit;
+        tg_dataset_free(&train);
+        tg_dataset_free(&val);
+    }
+    if (tg_study_config_check(cfg, &err) != TG_OK) {
+        fprintf(stderr, "tgsage search: %s\n", err.msg);
+        return TG_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* argv of a local worker: this binary's `worker` with the commands given
+ * here (a worker takes commands only from its own command line). The URL
+ * goes in the environment (TGSAGE_DB), not the argv, so a password in it
+ * does not show in ps. */
+static void worker_argv(const options *o, int quiet, char *exe, size_t nexe, char **av) {
+    ssize_t n = readlink("/proc/self/exe", exe, nexe - 1);
+    if (n > 0) exe[n] = '\0';
+    else snprintf(exe, nexe, "/proc/self/exe");
+    int k = 0;
+    av[k++] = exe;
+    av[k++] = "worker";
+    av[k++] = "--study", av[k++] = (char *)o->study;
+    if (o->objective_cmd) av[k++] = "--objective-cmd", av[k++] = (char *)o->objective_cmd;
+    if (o->trainer_cmd) av[k++] = "--trainer-cmd", av[k++] = (char *)o->trainer_cmd;
+    if (o->cmd_timeout) av[k++] = "--cmd-timeout", av[k++] = (char *)o->cmd_timeout;
+    if (o->threads) av[k++] = "--threads", av[k++] = (char *)o->threads;
+    if (quiet) av[k++] = "--quiet";
+    av[k] = NULL;
+}
+
+static void summary(const options *o, const tg_search_progress *p, int stopped) {
+    char url[1024], el[32];
+    tg_url_redact(o->db, url, sizeof url);
+    fmt_time(p->elapsed_s, el, sizeof el);
+    printf("study '%s': %lld of %lld trials complete, %lld failed, %lld proposals, %s%s\n",
+           o->study, (long long)p->complete, (long long)p->trials, (long long)p->failed,
+           (long long)p->proposals, el, stopped ? " (stopped; the same command resumes)" : "");
+    if (isfinite(p->best))
+        printf("best score %.6g (trial %lld); cost %lld examples trained\n", p->best,
+               (long long)p->best_number, (long long)p->examples);
+    else
+        printf("no trial complete yet; cost %lld examples trained\n", (long long)p->examples);
+    printf("see the results: tgsage best --db '%s' --study %s\n", url, o->study);
+}
+
+int tg_cmd_search(int argc, char **argv) {
+    options o;
+    memset(&o, 0, sizeof o);
+    o.algo = "tpe", o.alpha = 1, o.workers = 1;
+    o.data = (tg_cli_data)TG_CLI_DATA_DEFAULT;
+    int code = parse(argc, argv, &o);
+    if (code) return code < 0 ? TG_EXIT_OK : code;
+    tg_search_config c;
+    memset(&c, 0, sizeof c);
+    if ((code = build_config(&o, &c.cfg))) return code;
+    tg_error err;
+    if (tg_explorer_defaults(o.algo, &c.explorer, &err) != TG_OK) return TG_EXIT_USAGE;
+    display disp = {isatty(2), 0};
+    char exe[4096], *av[24];
+    worker_argv(&o, disp.tty, exe, sizeof exe, av);
+    if (setenv("TGSAGE_DB", o.db, 1) != 0) {   /* the local workers' URL */
+        fprintf(stderr, "tgsage search: cannot set TGSAGE_DB: %s\n", strerror(errno));
+        return TG_EXIT_FAIL;
+    }
+    c.url = o.db;
+    c.study = o.study;
+    c.teacher_path = o.objective_cmd ? NULL : o.teacher;
+    c.workers = (int)o.workers;
+    c.worker_argv = av;
+    c.stop = &g_stop;
+    c.progress = on_progress;
+    c.log = on_log;
+    c.user = &disp;
+    g_stop = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;   /* no SA_RESTART: waits end at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    tg_search_progress fin;
+    tg_status st = tg_search_run(&c, &fin, &err);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (disp.drawn) fputc('\n', stderr);
+    if (st != TG_OK) {
+        fprintf(stderr, "tgsage search: %s\n", err.msg);
+        return TG_EXIT_FAIL;
+    }
+    summary(&o, &fin, g_stop != 0);
+    return fflush(stdout) == 0 ? TG_EXIT_OK : TG_EXIT_FAIL;
+}

@@ -1,0 +1,259 @@
+/* test_train_worker.c - a worker training real candidates: a tiny study on
+ * Fashion-MNIST (2,000 training images, 500 held out, two epochs at
+ * batch 32) with a teacher of raw pixels (two "regions" of the image), and
+ * three layer-wise genomes, the middle one too large for the worker's
+ * memory limit. The two others complete with P above chance, TG in (0, 1],
+ * score = P + alpha*TG exactly, the similarity matrix shaped teacher
+ * layers x candidate layers, the cost in examples; the oversized one fails
+ * with its reason and the next trial still runs. Trial 0's P equals a
+ * direct tg_train_run of its genome with the documented seed, bit for bit.
+ * A stop raised as a trial is claimed gives it back (attempt not counted). */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "testdb.h"
+#include "testutil.h"
+#include "tgsage/genome.h"
+#include "tgsage/rng.h"
+#include "tgsage/teacher.h"
+#include "tgsage/threads.h"
+#include "tgsage/tracker.h"
+#include "tgsage/trainer.h"
+#include "tgsage/worker.h"
+
+#define LAYER(f, k, s, in) \
+    "{\"filters\": " #f ", \"kh\": " #k ", \"kw\": " #k ", \"stride\": " #s \
+    ", \"act\": \"relu\", \"norm\": \"bn\", \"inputs\": " in "}"
+#define GENOME(layers) "{\"schema\": 1, \"space\": \"layerwise\", \"max_layers\": 4, " \
+                       "\"layers\": [" layers "]}"
+
+static const char *const GENOMES[3] = {
+    GENOME(LAYER(32, 3, 2, "[-1]")),
+    GENOME(LAYER(128, 7, 1, "[-1]") ", " LAYER(128, 7, 1, "[-1, 0]") ", "
+           LAYER(128, 7, 1, "[-1, 0, 1]") ", " LAYER(128, 7, 1, "[-1, 0, 1, 2]")),
+    GENOME(LAYER(32, 3, 2, "[-1]") ", " LAYER(64, 3, 2, "[0]")),
+};
+
+typedef struct {
+    char *buf;
+    volatile sig_atomic_t *stop;  /* raised on the first claim, when set */
+} log_ctx;
+
+static void log_line(void *user, const char *line) {
+    log_ctx *l = user;
+    size_t n = strlen(l->buf);
+    snprintf(l->buf + n, 65536 - n, "%s\n", line);
+    if (l->stop && strstr(line, ": claimed")) *l->stop = SIGTERM;
+}
+
+/* The bytes a genome needs to train at batch 32 on 1x28x28, 10 classes. */
+static size_t need_of(const char *json) {
+    tg_error err;
+    tg_genome *g = tg_genome_parse(json, NULL, &err);
+    if (!g) fail_msg("%s", err.msg);
+    tg_genome_stats s;
+    assert_int_equal(tg_genome_stats_get(g, 1, 28, 28, 10, &s, &err), TG_OK);
+    tg_genome_free(g);
+    return tg_genome_train_bytes(&s, 32);
+}
+
+static void test_training_study(void **state) {
+    (void)state;
+    tg_threads_set(0);
+    const char *dir = tu_tmpdir();
+    char dirbuf[256];
+    snprintf(dirbuf, sizeof dirbuf, "%s", dir);
+    tg_error err;
+    tg_dataset tr, va;
+    if (tg_split_load("fashion-mnist", 500, 11, 2000, 0, &tr, &va, NULL, &err) != TG_OK)
+        fail_msg("%s", err.msg);
+
+    /* the teacher: raw pixels of the first 100 validation images, the top
+     * and the bottom half of the image as two regions, by category */
+    const int64_t nimg = 100;
+    float *F = malloc(sizeof(float) * nimg * 784);
+    tg_dataset_images(&va, NULL, 0, (int)nimg, F);
+    tg_teacher t;
+    memset(&t, 0, sizeof t);
+    t.unit = TG_RDM_CATEGORY, t.method = TG_SIM_PEARSON, t.max_features = 300, t.seed = 3;
+    char regions[8192];
+    int k = snprintf(regions, sizeof regions, "{\"top\": [");
+    for (int i = 0; i < 392; i++) k += snprintf(regions + k, sizeof regions - k, "%s%d", i ? "," : "", i);
+    k += snprintf(regions + k, sizeof regions - k, "], \"bottom\": [");
+    for (int i = 392; i < 784; i++)
+        k += snprintf(regions + k, sizeof regions - k, "%s%d", i > 392 ? "," : "", i);
+    snprintf(regions + k, sizeof regions - k, "]}");
+    if (tg_teacher_from_recordings(&t, F, nimg, 784, va.labels, regions, "regions", "px",
+                                   &err) != TG_OK ||
+        tg_teacher_tie(&t, &va, va.labels, nimg, &err) != TG_OK)
+        fail_msg("%s", err.msg);
+    free(F);
+    char tpath[512];
+    snprintf(tpath, sizeof tpath, "%s/px.teacher", dirbuf);
+    assert_int_equal(tg_teacher_save(tpath, &t, &err), TG_OK);
+    tg_teacher_free(&t);
+    FILE *f = fopen(tpath, "rb");
+    fseek(f, 0, SEEK_END);
+    size_t nt = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *tbytes = malloc(nt);
+    assert_int_equal(fread(tbytes, 1, nt, f), nt);
+    fclose(f);
+
+    /* the study, its three trials */
+    tg_tracker *db;
+    const char *url = td_sqlite_url(dirbuf, "train");
+    char urlbuf[4200];
+    snprintf(urlbuf, sizeof urlbuf, "%s", url);
+    if (tg_tracker_open(urlbuf, &db, &err) != TG_OK) fail_msg("%s", err.msg);
+    tg_study_config cfg;
+    tg_study_config_defaults(&cfg);
+    snprintf(cfg.space, sizeof cfg.space, "layerwise:4");
+    snprintf(cfg.algo, sizeof cfg.algo, "random");
+    snprintf(cfg.score, sizeof cfg.score, "p+tg");
+    snprintf(cfg.data, sizeof cfg.data, "fashion-mnist");
+    snprintf(cfg.fingerprint, sizeof cfg.fingerprint, "%s", tr.fingerprint);
+    cfg.alpha = 0.5, cfg.epochs = 2, cfg.batch = 32, cfg.trials = 3, cfg.parallel = 3;
+    cfg.seed = 11, cfg.nval = 500, cfg.train_limit = 2000, cfg.lease_s = 30;
+    tg_study s;
+    int created;
+    if (tg_study_open(db, "tiny", &cfg, tbytes, nt, &s, &created, &err) != TG_OK)
+        fail_msg("%s", err.msg);
+    free(tbytes);
+    assert_int_equal(tg_study_lock(db, s.id, "test", 600, &err), TG_OK);
+    tg_proposal p[3];
+    char *canon[3], hash[3][33];
+    for (int i = 0; i < 3; i++) {
+        tg_genome *g = tg_genome_parse(GENOMES[i], NULL, &err);
+        if (!g) fail_msg("genome %d: %s", i, err.msg);
+        canon[i] = tg_genome_json(g);
+        tg_genome_hash(g, hash[i]);
+        tg_genome_free(g);
+        p[i] = (tg_proposal){i, canon[i], hash[i]};
+    }
+    int64_t num[3];
+    assert_int_equal(tg_study_propose(db, s.id, "test", p, 3, "{}", num, &err), TG_OK);
+    assert_int_equal(tg_study_set_done(db, s.id, 1, &err), TG_OK);
+
+    /* a memory limit between the small genomes' needs and the large one's */
+    const size_t small = need_of(GENOMES[0]) > need_of(GENOMES[2]) ? need_of(GENOMES[0])
+                                                                   : need_of(GENOMES[2]);
+    const size_t limit = 4 * small;
+    assert_true(need_of(GENOMES[1]) > limit);
+
+    char *log = calloc(1, 65536);
+    volatile sig_atomic_t stop = 0;
+    log_ctx lc = {log, &stop};
+    tg_worker_config c;
+    memset(&c, 0, sizeof c);
+    c.url = urlbuf, c.study = "tiny", c.workdir = dirbuf, c.poll_s = 0.05;
+    c.max_train_bytes = limit;
+    c.log = log_line, c.log_user = &lc;
+    c.stop = &stop;
+    tg_worker_stats st;
+    tg_trial *trials;
+    int64_t n;
+    /* a stop (as SIGTERM would raise it) as soon as trial 0 is claimed: the
+     * training stops before its first step and the trial goes back */
+    assert_int_equal(tg_worker_run(&c, &st, &err), TG_OK);
+    assert_int_equal(st.released, 1);
+    assert_int_equal(st.completed + st.failed + st.fenced, 0);
+    assert_non_null(strstr(log, "trial 0: released"));
+    assert_int_equal(tg_trial_list(db, s.id, &trials, &n, &err), TG_OK);
+    assert_int_equal(trials[0].state, TG_TRIAL_WAITING);
+    assert_int_equal(trials[0].attempt, 0);
+    tg_trials_free(trials, n);
+    stop = 0, lc.stop = NULL, log[0] = '\0';
+
+    if (tg_worker_run(&c, &st, &err) != TG_OK) fail_msg("%s", err.msg);
+    print_message("%s", log);
+    assert_int_equal(st.completed, 2);
+    assert_int_equal(st.failed, 1);
+    /* 2000 images at batch 32: 63 steps an epoch (the last of 16), every
+     * image twice in two epochs */
+    assert_int_equal(st.examples, 2 * 2 * 2000);
+
+    assert_int_equal(tg_trial_list(db, s.id, &trials, &n, &err), TG_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(trials[1].state, TG_TRIAL_FAILED);
+    assert_non_null(strstr(trials[1].error, "oversized genome: genome needs "));
+    assert_non_null(strstr(trials[1].error, "to train at batch 32; the limit is"));
+    assert_non_null(strstr(log, "trial 1 failed: oversized genome"));
+    const int ncand[3] = {1, 0, 2};
+    for (int i = 0; i < 3; i += 2) {
+        const tg_trial *x = &trials[i];
+        print_message("trial %d: p %.4f, tg %.4f, score %.4f, %lld examples, %.2f s + %.2f s\n",
+                      i, x->p, x->tg, x->score, (long long)x->examples, x->train_s, x->eval_s);
+        assert_int_equal(x->state, TG_TRIAL_COMPLETE);
+        assert_true(x->p > 0.2 && x->p <= 1);
+        assert_true(x->tg > 0 && x->tg <= 1);
+        assert_true(x->score == x->p + 0.5 * x->tg);
+        assert_true(isfinite(x->val_loss));
+        assert_int_equal(x->examples, 2 * 2000);
+        assert_true(x->train_s > 0 && x->eval_s > 0);
+        /* the similarity matrix: rows the teacher's layers, columns the
+         * candidate's; TG is the mean of the rows' maxima */
+        cJSON *j = cJSON_Parse(x->sim);
+        assert_non_null(j);
+        cJSON *te = cJSON_GetObjectItem(j, "teacher"), *ca = cJSON_GetObjectItem(j, "candidate"),
+              *r = cJSON_GetObjectItem(j, "r");
+        assert_int_equal(cJSON_GetArraySize(te), 2);
+        assert_string_equal(cJSON_GetArrayItem(te, 0)->valuestring, "top");
+        assert_string_equal(cJSON_GetArrayItem(te, 1)->valuestring, "bottom");
+        assert_int_equal(cJSON_GetArraySize(ca), ncand[i]);
+        for (int q = 0; q < ncand[i]; q++) {
+            char want[24];
+            snprintf(want, sizeof want, "layer%d", q);
+            assert_string_equal(cJSON_GetArrayItem(ca, q)->valuestring, want);
+        }
+        assert_int_equal(cJSON_GetArraySize(r), 2);
+        double sum = 0;
+        for (int a = 0; a < 2; a++) {
+            cJSON *row = cJSON_GetArrayItem(r, a);
+            assert_int_equal(cJSON_GetArraySize(row), ncand[i]);
+            double best = -2;
+            for (int q = 0; q < ncand[i]; q++) {
+                double v = cJSON_GetArrayItem(row, q)->valuedouble;
+                assert_true(v >= -1 && v <= 1);
+                best = v > best ? v : best;
+            }
+            sum += best;
+        }
+        assert_true(fabs(sum / 2 - x->tg) < 1e-12);
+        cJSON_Delete(j);
+    }
+
+    /* trial 0 is the short preset on the study's split with the trial's
+     * seed: the same run done directly gives the same P, bit for bit */
+    tg_train_config tc;
+    assert_int_equal(tg_train_preset("short", &tc, &err), TG_OK);
+    tc.genome = canon[0];
+    snprintf(tc.space, sizeof tc.space, "layerwise:4");
+    tc.epochs = 2, tc.batch = 32;
+    tc.seed = tg_rng_derive(tg_rng_derive(11, 0x747269616c73ULL), 0);
+    tg_train_result res;
+    assert_int_equal(tg_train_run(&tc, &tr, &va, 0, NULL, &res, &err), TG_OK);
+    assert_int_equal(res.last.step, 126);
+    assert_true(res.final.val_acc == trials[0].p);
+    assert_true(res.final.val_loss == trials[0].val_loss);
+
+    tg_trials_free(trials, n);
+    for (int i = 0; i < 3; i++) free(canon[i]);
+    free(log);
+    tg_tracker_close(db);
+    tg_dataset_free(&tr);
+    tg_dataset_free(&va);
+    tu_rmtree(dirbuf);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_training_study),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
+}
