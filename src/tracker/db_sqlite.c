@@ -58,9 +58,10 @@ static tg_status sq_fail(sq_conn *c, int rc, const char *sql, int *transient, tg
     if (sql) snprintf(what, sizeof what, " (in: %.120s)", sql);
     switch (rc & 0xff) {
     case SQLITE_READONLY:
-        return tg_error_set(err, TG_ERR_DB, "%s is read-only: %s%s", c->name, msg, what);
+        /* the file's state, not the statement's: no SQL in the message */
+        return tg_error_set(err, TG_ERR_DB, "%s is read-only: %s", c->name, msg);
     case SQLITE_FULL:
-        return tg_error_set(err, TG_ERR_DB, "%s: disk full: %s%s", c->name, msg, what);
+        return tg_error_set(err, TG_ERR_DB, "%s: disk full: %s", c->name, msg);
     case SQLITE_NOTADB:
         return tg_error_set(err, TG_ERR_DB, "%s is not a SQLite database: %s", c->name, msg);
     case SQLITE_CANTOPEN:
