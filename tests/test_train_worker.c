@@ -7,12 +7,17 @@
  * layers x candidate layers, the cost in examples; the oversized one fails
  * with its reason and the next trial still runs. Trial 0's P equals a
  * direct tg_train_run of its genome with the documented seed, bit for bit.
- * A stop raised as a trial is claimed gives it back (attempt not counted). */
+ * A stop raised as a trial is claimed gives it back (attempt not counted),
+ * and a worker whose lease is lost mid-training stops at its next step. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
 
 #include <cjson/cJSON.h>
 
@@ -60,6 +65,115 @@ static size_t need_of(const char *json) {
     assert_int_equal(tg_genome_stats_get(g, 1, 28, 28, 10, &s, &err), TG_OK);
     tg_genome_free(g);
     return tg_genome_train_bytes(&s, 32);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A lost lease stops the training: the real worker binary trains a
+ * 100-epoch trial (a minute or more here); stopped (SIGSTOP) past its 0.6 s lease,
+ * the trial is taken by another worker; continued, the worker's next step
+ * heartbeats, finds the lease gone, stops training at once and reports
+ * nothing, and the other worker's result stands. */
+static void lost_lease_stops_training(tg_tracker *db, const char *url, const char *dir,
+                                      const tg_study_config *base, const void *teacher,
+                                      size_t nteacher, const tg_proposal *genome) {
+    tg_error err;
+    tg_study_config cfg = *base;
+    cfg.epochs = 100, cfg.lease_s = 0.6, cfg.trials = 1, cfg.parallel = 1;
+    tg_study s;
+    int created;
+    if (tg_study_open(db, "stolen", &cfg, teacher, nteacher, &s, &created, &err) != TG_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(tg_study_lock(db, s.id, "test", 600, &err), TG_OK);
+    tg_proposal p = *genome;
+    p.pid = 0;
+    int64_t num;
+    assert_int_equal(tg_study_propose(db, s.id, "test", &p, 1, "{}", &num, &err), TG_OK);
+    assert_int_equal(tg_study_set_done(db, s.id, 1, &err), TG_OK);
+
+    char logpath[512];
+    snprintf(logpath, sizeof logpath, "%s/stolen.log", dir);
+    const char *bin = getenv("TG_BIN");
+    assert_non_null(bin);
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) _exit(126);
+        dup2(fd, 1), dup2(fd, 2);
+        execl(bin, bin, "worker", "--db", url, "--study", "stolen", "--threads", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    /* running, and a little into its training */
+    tg_trial *t;
+    int64_t n;
+    double t0 = now_s();
+    for (;;) {
+        assert_int_equal(tg_trial_list(db, s.id, &t, &n, &err), TG_OK);
+        int running = t[0].state == TG_TRIAL_RUNNING;
+        tg_trials_free(t, n);
+        if (running) break;
+        if (now_s() - t0 > 60) {
+            kill(w, SIGKILL);
+            fail_msg("the worker never claimed the trial");
+        }
+        usleep(20000);
+    }
+    usleep(500000);
+    kill(w, SIGSTOP);
+    usleep(1000000);   /* past the lease */
+    tg_worker_id other;
+    tg_worker_id_init(&other);
+    snprintf(other.owner, sizeof other.owner, "%s:%d:00000000000000ee", other.host, other.pid);
+    tg_claim c;
+    int got;
+    tg_status cst = tg_trial_claim(db, s.id, &other, 600, &c, &got, &err);
+    kill(w, SIGCONT);
+    assert_int_equal(cst, TG_OK);
+    assert_int_equal(got, 1);
+    assert_int_equal(c.attempt, 2);
+    double cont = now_s();
+    int ws;
+    while (waitpid(w, &ws, WNOHANG) == 0) {
+        if (now_s() - cont > 30) {
+            kill(w, SIGKILL);
+            waitpid(w, &ws, 0);
+            fail_msg("the worker went on training after losing its lease");
+        }
+        usleep(20000);
+    }
+    double took = now_s() - cont;
+    print_message("lease lost: the worker stopped training %.2f s after it was continued\n",
+                  took);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    assert_true(took < 5);   /* the rest of 100 epochs takes a minute */
+    size_t nlog;
+    char *wlog = NULL;
+    FILE *lf = fopen(logpath, "rb");
+    assert_non_null(lf);
+    wlog = calloc(1, 1 << 16);
+    nlog = fread(wlog, 1, (1 << 16) - 1, lf);
+    fclose(lf);
+    (void)nlog;
+    if (!strstr(wlog, "lease lost")) fail_msg("worker log lacks 'lease lost':\n%s", wlog);
+    free(wlog);
+    /* the other worker's result is the trial's */
+    tg_trial_result r = {.ok = 1, .score = 42, .p = NAN, .val_loss = NAN, .tg = NAN};
+    int fenced;
+    assert_int_equal(tg_trial_report(db, &c, &other, &r, &fenced, &err), TG_OK);
+    assert_int_equal(fenced, 0);
+    tg_claim_free(&c);
+    assert_int_equal(tg_trial_list(db, s.id, &t, &n, &err), TG_OK);
+    assert_int_equal(t[0].state, TG_TRIAL_COMPLETE);
+    assert_true(t[0].score == 42);
+    assert_int_equal(t[0].attempt, 2);
+    tg_trials_free(t, n);
 }
 
 static void test_training_study(void **state) {
@@ -124,7 +238,6 @@ static void test_training_study(void **state) {
     int created;
     if (tg_study_open(db, "tiny", &cfg, tbytes, nt, &s, &created, &err) != TG_OK)
         fail_msg("%s", err.msg);
-    free(tbytes);
     assert_int_equal(tg_study_lock(db, s.id, "test", 600, &err), TG_OK);
     tg_proposal p[3];
     char *canon[3], hash[3][33];
@@ -243,6 +356,8 @@ static void test_training_study(void **state) {
     assert_true(res.final.val_loss == trials[0].val_loss);
 
     tg_trials_free(trials, n);
+    lost_lease_stops_training(db, urlbuf, dirbuf, &cfg, tbytes, nt, &p[0]);
+    free(tbytes);
     for (int i = 0; i < 3; i++) free(canon[i]);
     free(log);
     tg_tracker_close(db);
