@@ -375,35 +375,6 @@ static void test_not_a_database(void **s) {
         }                                                                                \
     } while (0)
 
-static int dt_write_str(const char *path, const char *s) {
-    int fd = open(path, O_WRONLY);
-    if (fd < 0) return -1;
-    ssize_t w = write(fd, s, strlen(s));
-    close(fd);
-    return w == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-/* A private mount namespace (as root; otherwise inside a user namespace
- * where we are root), so the tmpfs is ours alone and vanishes with us. */
-static int dt_private_mounts(char *msg, size_t n) {
-    if (geteuid() != 0) {
-        char map[64];
-        uid_t uid = geteuid();
-        gid_t gid = getegid();
-        CK(unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0, "unshare(user, mount namespace): %s",
-           strerror(errno));
-        CK(dt_write_str("/proc/self/setgroups", "deny") == 0, "setgroups: %s", strerror(errno));
-        snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
-        CK(dt_write_str("/proc/self/uid_map", map) == 0, "uid_map: %s", strerror(errno));
-        snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
-        CK(dt_write_str("/proc/self/gid_map", map) == 0, "gid_map: %s", strerror(errno));
-    } else {
-        CK(unshare(CLONE_NEWNS) == 0, "unshare(mount namespace): %s", strerror(errno));
-    }
-    CK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "mount --make-rprivate /: %s",
-       strerror(errno));
-    return 0;
-}
 
 typedef int (*dt_child)(const char *dir, char *msg, size_t n);
 
@@ -419,7 +390,7 @@ static void dt_on_tmpfs(const char *size, dt_child fn) {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int rc = dt_private_mounts(msg, MSG);
+        int rc = tu_private_mounts(msg, MSG);
         char opt[64];
         snprintf(opt, sizeof opt, "size=%s,mode=0755", size);
         if (rc == 0 && mount("tmpfs", dir, "tmpfs", 0, opt) != 0) {

@@ -1,11 +1,17 @@
 /* testutil.c - helpers shared by the cmocka test programs. */
+#define _GNU_SOURCE   /* unshare, CLONE_NEWNS */
 #include "testutil.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 const char *tu_fixture(const char *name) {
     static char buf[4096];
@@ -72,3 +78,42 @@ void tu_expect(const char *args, int code, const char *want) {
         fail_msg("tgsage %s: exit %d (want %d), output lacks '%s':\n%s", args, got, code, want,
                  tu_out);
 }
+
+/* ---- a private mount namespace (tu_private_mounts) ---- */
+
+#define CK(cond, ...)                                                                    \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            snprintf(msg, n, __VA_ARGS__);                                               \
+            return 1;                                                                    \
+        }                                                                                \
+    } while (0)
+
+static int write_str(const char *path, const char *s) {
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) return -1;
+    ssize_t w = write(fd, s, strlen(s));
+    close(fd);
+    return w == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+int tu_private_mounts(char *msg, size_t n) {
+    if (geteuid() != 0) {
+        char map[64];
+        uid_t uid = geteuid();
+        gid_t gid = getegid();
+        CK(unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0, "unshare(user, mount namespace): %s",
+           strerror(errno));
+        CK(write_str("/proc/self/setgroups", "deny") == 0, "setgroups: %s", strerror(errno));
+        snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
+        CK(write_str("/proc/self/uid_map", map) == 0, "uid_map: %s", strerror(errno));
+        snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
+        CK(write_str("/proc/self/gid_map", map) == 0, "gid_map: %s", strerror(errno));
+    } else {
+        CK(unshare(CLONE_NEWNS) == 0, "unshare(mount namespace): %s", strerror(errno));
+    }
+    CK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "mount --make-rprivate /: %s",
+       strerror(errno));
+    return 0;
+}
+#undef CK

@@ -26,6 +26,12 @@ double tu_max_err(const float *a, const float *b, size_t n, double atol,
 /* Run `$TG_BIN ARGS` (default ./tgsage), stdout and stderr into tu_out;
  * returns the exit code. */
 extern char tu_out[65536];
+/* In a child process that is about to mount a tmpfs of its own: a private
+ * mount namespace (as root; otherwise inside a user namespace where it is
+ * root), so the mount is its alone and vanishes with it. 0 on success, else
+ * 1 with the reason in msg. */
+int tu_private_mounts(char *msg, size_t n);
+
 int tu_run(const char *args);
 /* tu_run, then fail unless the exit code is `code` and the output holds want */
 void tu_expect(const char *args, int code, const char *want);
