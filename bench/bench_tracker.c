@@ -139,7 +139,7 @@ static void work(tg_tracker *t, const opts *o, wk_result *r) {
             continue;
         }
         r->claim_s += t1 - t0;
-        tg_trial_result res = {1, 0.0, NAN, NAN, NAN, 0, 0.0, 0.0, NULL, NULL};
+        tg_trial_result res = {.ok = 1, .score = 0.0, .p = NAN, .val_loss = NAN, .tg = NAN};
         int fenced;
         tg_status st = tg_trial_report(t, &c, &me, &res, &fenced, &err);
         r->report_s += now() - t1;

@@ -7,6 +7,7 @@
 
 #include "testdb.h"
 #include "tracker_cases.h"
+#include "tracker_cases_v2.h"
 
 static char dir[256];
 
@@ -36,6 +37,13 @@ CASE(fencing)
 CASE(max_attempts)
 CASE(release)
 CASE(outcomes)
+CASE(enqueue)
+CASE(parent)
+CASE(teachers)
+CASE(config_at)
+CASE(rdms_points)
+CASE(v1_to_v2)
+CASE(enqueue_race)
 
 static void test_concurrent(void **s) {
     (void)s;
@@ -179,6 +187,13 @@ int main(void) {
         cmocka_unit_test(test_max_attempts),
         cmocka_unit_test(test_release),
         cmocka_unit_test(test_outcomes),
+        cmocka_unit_test(test_enqueue),
+        cmocka_unit_test(test_parent),
+        cmocka_unit_test(test_teachers),
+        cmocka_unit_test(test_config_at),
+        cmocka_unit_test(test_rdms_points),
+        cmocka_unit_test(test_v1_to_v2),
+        cmocka_unit_test(test_enqueue_race),
         cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

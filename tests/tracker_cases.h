@@ -113,7 +113,7 @@ static void tc_worker(tg_worker_id *w, const char *host, int pid) {
 }
 
 static tg_trial_result tc_result(double score) {
-    tg_trial_result r = {1, score, NAN, NAN, NAN, 0, NAN, NAN, NULL, NULL};
+    tg_trial_result r = {1, score, NAN, NAN, NAN, 0, NAN, NAN, NULL, NULL, NULL, NULL};
     return r;
 }
 
@@ -151,7 +151,7 @@ static void tc_schema(const char *url) {
     tg_study s = tc_study(t, "kept", &cfg);
     tg_tracker_close(t);
     char *v = tc_meta_version(url);
-    assert_string_equal(v, "1");
+    assert_string_equal(v, "2");
     free(v);
 
     t = tc_open(url);   /* reopened: nothing recreated, the study is there */
@@ -163,14 +163,14 @@ static void tc_schema(const char *url) {
     tc_set_version(url, "99");
     tg_error e;
     TC_FAILS(tg_tracker_open(url, &t, &e), e, TG_ERR_DB,
-             "was written by a newer tgsage (schema 99, this one reads up to 1): upgrade "
+             "was written by a newer tgsage (schema 99, this one reads up to 2): upgrade "
              "tgsage");
     assert_null(t);
 }
 
-/* The migration mechanism: a new database goes 0 -> 1 through the step
- * table; a test-only step 2 moves it on (keeping the data) and then this
- * tgsage refuses it; a missing step is an error that changes nothing. */
+/* The migration mechanism: a new database goes 0 -> 1 -> 2 through the
+ * step table; a test-only step 3 moves it on (keeping the data) and then
+ * this tgsage refuses it; a missing step is an error that changes nothing. */
 static void tc_migrate(const char *url) {
     tg_db *db = NULL;
     TC_OK(tg_db_open(url, &db, E));
@@ -178,6 +178,7 @@ static void tc_migrate(const char *url) {
     const tg_tracker_migration *steps = tg_tracker_migrations(&n);
     assert_int_equal(n, TG_TRACKER_SCHEMA);
     assert_int_equal(steps[0].to, 1);
+    assert_int_equal(steps[1].to, 2);
 
     static const tg_tracker_migration only2[] = {{2, "CREATE TABLE t2 (x INTEGER)",
                                                   "CREATE TABLE t2 (x BIGINT)"}};
@@ -192,24 +193,24 @@ static void tc_migrate(const char *url) {
     TC_OK(tg_tracker_migrate(db, "db", steps, n, 1, &found, E));   /* at the target: no-op */
     assert_int_equal(found, 1);
 
-    tg_tracker_migration two[2] = {steps[0],
-                                   {2, "ALTER TABLE studies ADD COLUMN note TEXT DEFAULT 'v2'",
-                                    "ALTER TABLE studies ADD COLUMN note TEXT DEFAULT 'v2'"}};
-    TC_OK(tg_tracker_migrate(db, "db", two, 2, 2, &found, E));
+    tg_tracker_migration three[3] = {steps[0], steps[1],
+                                     {3, "ALTER TABLE studies ADD COLUMN note TEXT DEFAULT 'v3'",
+                                      "ALTER TABLE studies ADD COLUMN note TEXT DEFAULT 'v3'"}};
+    TC_OK(tg_tracker_migrate(db, "db", three, 3, 3, &found, E));
     assert_int_equal(found, 1);
     tg_db_rows *r = NULL;
     TC_OK(tg_db_exec(db, "SELECT name, note FROM studies", NULL, 0, &r, NULL, E));
     assert_int_equal(tg_db_nrows(r), 1);
     assert_string_equal(tg_db_text(r, 0, 0), "old");
-    assert_string_equal(tg_db_text(r, 0, 1), "v2");
+    assert_string_equal(tg_db_text(r, 0, 1), "v3");
     tg_db_rows_free(r);
     tg_db_close(db);
     char *v = tc_meta_version(url);
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3");
     free(v);
 
     tg_tracker *t = NULL;
-    TC_FAILS(tg_tracker_open(url, &t, &e), e, TG_ERR_DB, "(schema 2, this one reads up to 1)");
+    TC_FAILS(tg_tracker_open(url, &t, &e), e, TG_ERR_DB, "(schema 3, this one reads up to 2)");
 }
 
 /* Processes opening one new database at once all succeed (the second
@@ -236,7 +237,7 @@ static void tc_open_race(const char *url) {
         assert_int_equal(WEXITSTATUS(status), 0);
     }
     char *v = tc_meta_version(url);
-    assert_string_equal(v, "1");
+    assert_string_equal(v, "2");
     free(v);
 }
 
@@ -541,11 +542,13 @@ static void tc_claim_report(const char *url) {
     assert_int_equal(c2.number, 1);
 
     tg_trial_result r = {1, 0.75, 0.5, NAN, 0.25, 12345, 1.5, 0.125,
-                         "{\"teacher\":[\"IT\"],\"candidate\":[\"layer0\"],\"r\":[[0.5]]}", NULL};
+                         "{\"teacher\":[\"IT\"],\"candidate\":[\"layer0\"],\"r\":[[0.5]]}", NULL,
+                         NULL, NULL};
     int fenced = -1;
     TC_OK(tg_trial_report(t, &c1, &w1, &r, &fenced, E));
     assert_int_equal(fenced, 0);
-    tg_trial_result f = {0, NAN, NAN, 2.5, NAN, 640, 0.5, NAN, NULL, "diverged at step 3"};
+    tg_trial_result f = {0, NAN, NAN, 2.5, NAN, 640, 0.5, NAN, NULL, "diverged at step 3",
+                         NULL, NULL};
     TC_OK(tg_trial_report(t, &c2, &w2, &f, &fenced, E));
     assert_int_equal(fenced, 0);
 
@@ -794,7 +797,7 @@ static void tc_outcomes(const char *url) {
     free(o);
 
     TC_OK(tg_trial_claim(t, s.id, &w, 30, &c, &got, E));
-    tg_trial_result f = {0, NAN, NAN, NAN, NAN, 0, NAN, NAN, NULL, "boom"};
+    tg_trial_result f = {0, NAN, NAN, NAN, NAN, 0, NAN, NAN, NULL, "boom", NULL, NULL};
     TC_OK(tg_trial_report(t, &c, &w, &f, &fenced, E));
     tg_claim_free(&c);
     TC_OK(tg_study_outcomes(t, s.id, 11, &o, &n, E));

@@ -37,7 +37,8 @@
 
 #include "tgsage/error.h"
 
-#define TG_TRACKER_SCHEMA 1   /* the schema version this tgsage writes */
+#define TG_TRACKER_SCHEMA 2   /* the schema version this tgsage writes */
+#define TG_STUDY_MAX_AT 16    /* premature points of a pool */
 
 typedef struct tg_tracker tg_tracker;
 
@@ -59,7 +60,9 @@ void tg_url_redact(const char *url, char *out, size_t n);
  * `trials` and `parallel` must match when a search resumes. */
 typedef struct {
     char space[128];         /* space spec, e.g. layerwise:10 */
-    char algo[16];           /* random, tpe, rl, evolution */
+    char algo[16];           /* random, tpe, rl, evolution: a search (tgsage search);
+                              * rerank: trials queued by tgsage rerank; pool:
+                              * trials queued by tgsage pool */
     char score[16];          /* "p", "p+tg", or "objective" (--objective-cmd) */
     double alpha;            /* score = p + alpha * tg */
     double epochs;           /* the training budget of a trial */
@@ -73,6 +76,12 @@ typedef struct {
     int64_t train_limit;     /* training images used (0: all) */
     int max_attempts;        /* leases that may expire before the trial fails [3] */
     double lease_s;          /* lease length; workers heartbeat every lease_s/4 [60] */
+    double at[TG_STUDY_MAX_AT];  /* pool: the premature points (epochs, ascending,
+                              * each > 0 and < epochs) where P and the similarities
+                              * are recorded; must match on resume */
+    int nat;                 /* how many (0 for every other study; the JSON key "at"
+                              * is written only when nat > 0 and is optional on
+                              * parsing, so schema-1 configurations still read) */
 } tg_study_config;
 
 /* The defaults above (alpha 1, batch 128, parallel 1, max_attempts 3,
@@ -96,6 +105,7 @@ typedef struct {
     int done;                /* the explorer finished: workers exit */
     double created;          /* unix seconds */
     int has_teacher;
+    int64_t parent;          /* the study this one reranks (its id), -1 none */
 } tg_study;
 
 /* The study `name`: created with cfg and the teacher file's bytes
@@ -111,10 +121,55 @@ tg_status tg_study_open(tg_tracker *t, const char *name, const tg_study_config *
 tg_status tg_study_get(tg_tracker *t, const char *name, tg_study *out, tg_error *err);
 /* Every study, by id (*out malloc'd). */
 tg_status tg_study_list(tg_tracker *t, tg_study **out, int *n, tg_error *err);
-/* The teacher file's bytes as stored (malloc'd); TG_ERR_NOT_FOUND if none. */
-tg_status tg_study_teacher(tg_tracker *t, int64_t study, void **buf, size_t *n,
-                           tg_error *err);
+/* The teacher file's bytes as stored (malloc'd); TG_ERR_NOT_FOUND if none.
+ * (Position 0 of tg_study_teachers.) Called as tg_study_teacher(...): the
+ * name is also the type tg_study_teacher below, and C keeps one namespace
+ * for both, so the call is a function-like macro, which the type's uses
+ * (never followed by '(') do not expand. */
+tg_status tg_study_teacher_bytes(tg_tracker *t, int64_t study, void **buf, size_t *n,
+                                 tg_error *err);
+#define tg_study_teacher(t, study, buf, n, err) tg_study_teacher_bytes(t, study, buf, n, err)
 tg_status tg_study_set_done(tg_tracker *t, int64_t study, int done, tg_error *err);
+/* Link a rerank study to the search study whose trials it trains longer
+ * (tg_study.parent); parent -1 unlinks. TG_ERR_NOT_FOUND when either
+ * study does not exist, TG_ERR_ARG for a study as its own parent. */
+tg_status tg_study_set_parent(tg_tracker *t, int64_t study, int64_t parent, tg_error *err);
+
+/* A study may have several teachers (a pool compares them): position 0 is
+ * the study's own (studies.teacher, the one TG is scored against), then
+ * 1, 2, ... in the order added. */
+typedef struct {
+    int position;
+    char name[128];          /* as given when added ("teacher" for one stored by
+                              * tg_study_open) */
+    void *data;              /* the teacher file's bytes (malloc'd) */
+    size_t n;
+} tg_study_teacher;
+
+/* Add a teacher file's bytes under a name (1-127 bytes): it becomes the
+ * study's own (position 0) when the study has none yet, else the next
+ * position. *position (may be NULL) receives it. */
+tg_status tg_study_add_teacher(tg_tracker *t, int64_t study, const char *name,
+                               const void *data, size_t n, int *position, tg_error *err);
+/* Every teacher of the study by position (*out malloc'd, NULL when n = 0;
+ * tg_study_teachers_free). */
+tg_status tg_study_teachers(tg_tracker *t, int64_t study, tg_study_teacher **out, int *n,
+                            tg_error *err);
+void tg_study_teachers_free(tg_study_teacher *a, int n);
+
+/* Trials not proposed by an explorer (rerank, pool): new waiting trials,
+ * numbered on from the study's next number, in one transaction; an item
+ * whose hash the study already has maps to that trial and is not added
+ * again (so queueing the same list twice adds nothing). number[i] receives
+ * item i's trial; *added (may be NULL) counts the new ones. */
+typedef struct {
+    const char *genome;      /* canonical genome JSON */
+    const char *hash;        /* its 32-hex hash */
+    int64_t parent;          /* rerank: the original trial's number in the parent
+                              * study; -1 none */
+} tg_enqueue_item;
+tg_status tg_study_enqueue(tg_tracker *t, int64_t study, const tg_enqueue_item *items, int n,
+                           int64_t *number, int *added, tg_error *err);
 
 /* ---- the explorer's side --------------------------------------------------- */
 
@@ -195,6 +250,10 @@ typedef struct {
     const char *sim;         /* the similarity matrix as JSON ({"teacher": [names],
                               * "candidate": [names], "r": [[...], ...]}), or NULL */
     const char *error;       /* why it failed, or NULL */
+    const char *rdms;        /* the winning candidate layers' RDMs, cropped
+                              * (docs/formats.md, "trial RDMs"), or NULL */
+    const char *points;      /* pool: P and similarities at each premature point
+                              * (docs/formats.md, "pool points"), or NULL */
 } tg_trial_result;
 
 /* Write the result if w still holds c's lease (*fenced = 0); otherwise
@@ -224,6 +283,8 @@ typedef struct {
     int attempt;
     char hash[33];
     char *genome, *sim, *error;      /* malloc'd, NULL when none */
+    char *rdms, *points;             /* malloc'd JSON, NULL when none (tg_trial_result) */
+    int64_t parent;                  /* tg_enqueue_item's parent, -1 none */
     char owner[96], host[64];        /* the last claim's worker, "" never claimed */
     int pid;
     double created, started, finished, heartbeat, lease_until;  /* NaN when unset */

@@ -21,7 +21,7 @@
 #include "tracker_internal.h"
 
 #define STUDY_COLS "id, name, config, done, created, " \
-                   "CASE WHEN teacher IS NULL THEN 0 ELSE 1 END"
+                   "CASE WHEN teacher IS NULL THEN 0 ELSE 1 END, parent_id"
 
 tg_status tg_study_name_check(const char *name, tg_error *err) {
     static const char ok[] =
@@ -49,6 +49,7 @@ static tg_status study_row(const tg_tracker *t, const tg_db_rows *r, int64_t row
     s->done = (int)tg_db_int(r, row, 3);
     s->created = tg_db_real(r, row, 4);
     s->has_teacher = (int)tg_db_int(r, row, 5);
+    s->parent = tg_db_isnull(r, row, 6) ? -1 : tg_db_int(r, row, 6);
     return TG_OK;
 }
 
@@ -120,6 +121,7 @@ static tg_status open_tx(tg_db *db, void *user, tg_error *err) {
             snprintf(s->name, sizeof s->name, "%s", o->name);
             s->cfg = *o->cfg;
             s->has_teacher = o->teacher != NULL;
+            s->parent = -1;
             o->created = 1;
             tg_db_rows_free(r);
             return TG_OK;
@@ -219,7 +221,8 @@ static tg_status no_study(tg_tracker *t, int64_t study, tg_error *err) {
                         t->url);
 }
 
-tg_status tg_study_teacher(tg_tracker *t, int64_t study, void **buf, size_t *n, tg_error *err) {
+tg_status tg_study_teacher_bytes(tg_tracker *t, int64_t study, void **buf, size_t *n,
+                                 tg_error *err) {
     *buf = NULL;
     *n = 0;
     tg_dbv p = tg_dbv_int(study);
@@ -255,6 +258,28 @@ tg_status tg_study_set_done(tg_tracker *t, int64_t study, int done, tg_error *er
     int64_t changed;
     tg_status st = tg_db_exec(t->db, "UPDATE studies SET done = $2 WHERE id = $1", p, 2, NULL,
                               &changed, err);
+    if (st == TG_OK && changed == 0) st = no_study(t, study, err);
+    return st;
+}
+
+tg_status tg_study_set_parent(tg_tracker *t, int64_t study, int64_t parent, tg_error *err) {
+    tg_status st;
+    if (parent >= 0) {
+        if (parent == study)
+            return tg_error_set(err, TG_ERR_ARG, "study %" PRId64 " cannot be its own parent",
+                                study);
+        tg_dbv q = tg_dbv_int(parent);
+        tg_db_rows *r;
+        st = tg_db_exec(t->db, "SELECT id FROM studies WHERE id = $1", &q, 1, &r, NULL, err);
+        if (st != TG_OK) return st;
+        int64_t found = tg_db_nrows(r);
+        tg_db_rows_free(r);
+        if (!found) return no_study(t, parent, err);
+    }
+    tg_dbv p[2] = {tg_dbv_int(study), parent >= 0 ? tg_dbv_int(parent) : tg_dbv_null()};
+    int64_t changed;
+    st = tg_db_exec(t->db, "UPDATE studies SET parent_id = $2 WHERE id = $1", p, 2, NULL,
+                    &changed, err);
     if (st == TG_OK && changed == 0) st = no_study(t, study, err);
     return st;
 }

@@ -8,7 +8,10 @@
  * bit; the seed (a uint64) is a decimal string, since a JSON number is a
  * double; other integers are exact JSON integers (at most 2^53 in size).
  * Parsing requires every known key and ignores unknown ones, so a study
- * written by a later tgsage with more fields still opens here. */
+ * written by a later tgsage with more fields still opens here. The one
+ * optional key is "at" (a pool's premature points, an array of doubles):
+ * written only when there are some, so every other study's JSON is the
+ * schema-1 text, and absent means none. */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
@@ -19,7 +22,7 @@
 
 #include "tgsage/tracker.h"
 
-typedef enum { F_STR, F_DBL, F_INT, F_I64, F_U64 } ftype;
+typedef enum { F_STR, F_DBL, F_INT, F_I64, F_U64, F_ATS } ftype;   /* F_ATS: at + nat */
 
 typedef struct {
     const char *key;
@@ -33,6 +36,7 @@ typedef struct {
 static const field FIELDS[] = {   /* sorted by key */
     FLD(algo, F_STR, 1),
     FLD(alpha, F_DBL, 1),
+    FLD(at, F_ATS, 1),
     FLD(batch, F_INT, 1),
     FLD(data, F_STR, 1),
     FLD(epochs, F_DBL, 1),
@@ -71,8 +75,32 @@ static int one_of(const char *s, const char *const *set) {
 
 static int terminated(const char *s, size_t n) { return memchr(s, '\0', n) != NULL; }
 
+/* A pool's premature points: strictly ascending inside (0, epochs), since
+ * each is a checkpoint of the one training run that ends at epochs (which
+ * is the mature point, always recorded). nat 0 is a pool of mature points
+ * only. */
+static tg_status check_at(const tg_study_config *c, tg_error *err) {
+    if (c->nat < 0 || c->nat > TG_STUDY_MAX_AT)
+        return tg_error_set(err, TG_ERR_ARG, "at: %d premature points, want 0 to %d", c->nat,
+                            TG_STUDY_MAX_AT);
+    if (c->nat > 0 && strcmp(c->algo, "pool") != 0)
+        return tg_error_set(err, TG_ERR_ARG, "at: only a pool has premature points (algo is "
+                            "%s)", c->algo);
+    for (int i = 0; i < c->nat; i++) {
+        double a = c->at[i];
+        if (!isfinite(a) || a <= 0 || a >= c->epochs)
+            return tg_error_set(err, TG_ERR_ARG, "at: %g (point %d) is not inside (0, epochs "
+                                "%g): the mature point is epochs itself", a, i + 1, c->epochs);
+        if (i > 0 && !(a > c->at[i - 1]))
+            return tg_error_set(err, TG_ERR_ARG, "at: %g follows %g, want strictly ascending "
+                                "points", a, c->at[i - 1]);
+    }
+    return TG_OK;
+}
+
 tg_status tg_study_config_check(const tg_study_config *c, tg_error *err) {
-    static const char *const algos[] = {"random", "tpe", "rl", "evolution", NULL};
+    static const char *const algos[] = {"random", "tpe", "rl", "evolution", "rerank", "pool",
+                                        NULL};
     static const char *const scores[] = {"p", "p+tg", "objective", NULL};
     if (!terminated(c->space, sizeof c->space) || !terminated(c->algo, sizeof c->algo) ||
         !terminated(c->score, sizeof c->score) || !terminated(c->data, sizeof c->data) ||
@@ -80,8 +108,8 @@ tg_status tg_study_config_check(const tg_study_config *c, tg_error *err) {
         return tg_error_set(err, TG_ERR_ARG, "study config: a text field is not terminated");
     if (!c->space[0]) return tg_error_set(err, TG_ERR_ARG, "space: not set (e.g. layerwise:10)");
     if (!one_of(c->algo, algos))
-        return tg_error_set(err, TG_ERR_ARG, "algo: '%s' is none of random, tpe, rl, evolution",
-                            c->algo);
+        return tg_error_set(err, TG_ERR_ARG, "algo: '%s' is none of random, tpe, rl, evolution, "
+                            "rerank, pool", c->algo);
     if (!one_of(c->score, scores))
         return tg_error_set(err, TG_ERR_ARG, "score: '%s' is none of p, p+tg, objective",
                             c->score);
@@ -111,7 +139,7 @@ tg_status tg_study_config_check(const tg_study_config *c, tg_error *err) {
     if (!isfinite(c->lease_s) || c->lease_s <= 0)
         return tg_error_set(err, TG_ERR_ARG, "lease_s: %g, want a positive number of seconds",
                             c->lease_s);
-    return TG_OK;
+    return check_at(c, err);
 }
 
 /* The shortest of %.15g, %.16g, %.17g that reads back as d. */
@@ -121,6 +149,18 @@ static void exact_double(double d, char *buf, size_t n) {
         double back = strtod(buf, NULL);
         if (memcmp(&back, &d, sizeof d) == 0) return;
     }
+}
+
+/* "[0.1,0.25]" ("[]" when none), each point exact: the JSON array and the
+ * diff message's form. */
+static void at_text(const tg_study_config *c, char *buf, size_t n) {
+    size_t len = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < c->nat && i < TG_STUDY_MAX_AT && len < n; i++) {
+        char num[32];
+        exact_double(c->at[i], num, sizeof num);
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? "," : "", num);
+    }
+    if (len < n) snprintf(buf + len, n - len, "]");
 }
 
 /* A field's value as text: numbers for the JSON, and any field for the
@@ -133,6 +173,7 @@ static void field_text(const field *f, const tg_study_config *c, char *buf, size
     case F_INT: snprintf(buf, n, "%d", *(const int *)(const void *)base); break;
     case F_I64: snprintf(buf, n, "%" PRId64, *(const int64_t *)(const void *)base); break;
     case F_U64: snprintf(buf, n, "%" PRIu64, *(const uint64_t *)(const void *)base); break;
+    case F_ATS: at_text(c, buf, n); break;
     }
 }
 
@@ -144,7 +185,12 @@ char *tg_study_config_json(const tg_study_config *c, tg_error *err) {
         const char *base = (const char *)c + f->off;
         char num[64];
         cJSON *v;
-        if (f->type == F_STR) {
+        if (f->type == F_ATS) {
+            if (c->nat <= 0) continue;
+            char arr[TG_STUDY_MAX_AT * 26 + 4];
+            at_text(c, arr, sizeof arr);
+            v = cJSON_CreateRaw(arr);
+        } else if (f->type == F_STR) {
             v = cJSON_CreateString(base);
         } else {
             field_text(f, c, num, sizeof num);
@@ -159,8 +205,26 @@ char *tg_study_config_json(const tg_study_config *c, tg_error *err) {
     return s;
 }
 
+static tg_status parse_at(const cJSON *v, tg_study_config *c, tg_error *err) {
+    if (!cJSON_IsArray(v))
+        return tg_error_set(err, TG_ERR_FORMAT, "study config: at is not an array");
+    int n = cJSON_GetArraySize(v);
+    if (n > TG_STUDY_MAX_AT)
+        return tg_error_set(err, TG_ERR_FORMAT, "study config: at has %d points, at most %d",
+                            n, TG_STUDY_MAX_AT);
+    int i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e))
+            return tg_error_set(err, TG_ERR_FORMAT, "study config: at[%d] is not a number", i);
+        c->at[i] = e->valuedouble;
+    }
+    c->nat = n;
+    return TG_OK;
+}
+
 static tg_status parse_field(const field *f, const cJSON *v, tg_study_config *c, tg_error *err) {
     char *base = (char *)c + f->off;
+    if (f->type == F_ATS) return parse_at(v, c, err);
     if (f->type == F_STR || f->type == F_U64) {
         if (!cJSON_IsString(v))
             return tg_error_set(err, TG_ERR_FORMAT, "study config: %s is not a string", f->key);
@@ -208,7 +272,9 @@ tg_status tg_study_config_parse(const char *json, tg_study_config *c, tg_error *
     tg_status st = TG_OK;
     for (int i = 0; st == TG_OK && i < NFIELDS; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, FIELDS[i].key);
-        if (!v)
+        if (!v && FIELDS[i].type == F_ATS)
+            c->nat = 0;
+        else if (!v)
             st = tg_error_set(err, TG_ERR_FORMAT, "study config: no %s", FIELDS[i].key);
         else
             st = parse_field(&FIELDS[i], v, c, err);
@@ -225,6 +291,11 @@ static int field_equal(const field *f, const tg_study_config *a, const tg_study_
         double x = *(const double *)(const void *)pa, y = *(const double *)(const void *)pb;
         return x == y || (isnan(x) && isnan(y));
     }
+    case F_ATS:
+        if (a->nat != b->nat) return 0;
+        for (int i = 0; i < a->nat && i < TG_STUDY_MAX_AT; i++)
+            if (a->at[i] != b->at[i]) return 0;
+        return 1;
     default: return memcmp(pa, pb, f->size) == 0;
     }
 }

@@ -64,9 +64,36 @@
     " number " INT " NOT NULL,"                                                        \
     " UNIQUE (study_id, pid));\n"
 
+/* ---- schema version 2 ------------------------------------------------------ */
+
+/* Studies that are not searches: a rerank study points at the search it
+ * reranks (parent_id) and its trials at the originals (trials.parent, a
+ * trial number in the parent study); a pool keeps P and the similarities
+ * at each premature point (trials.points). trials.rdms holds the winning
+ * layers' cropped RDMs for the report. A study's own teacher stays in
+ * studies.teacher (position 0, named by teacher_name, NULL meaning
+ * "teacher"), so schema-1 studies need no copying; further teachers of a
+ * pool are rows of teachers from position 1 on. Every new column may be
+ * NULL: a schema-1 row reads as "none". */
+#define SCHEMA2(ID, INT, BLOB)                                                         \
+    "ALTER TABLE studies ADD COLUMN parent_id " INT ";\n"                              \
+    "ALTER TABLE studies ADD COLUMN teacher_name TEXT;\n"                              \
+    "ALTER TABLE trials ADD COLUMN parent " INT ";\n"                                  \
+    "ALTER TABLE trials ADD COLUMN rdms TEXT;\n"                                       \
+    "ALTER TABLE trials ADD COLUMN points TEXT;\n"                                     \
+    "CREATE TABLE teachers ("                                                          \
+    " id " ID ","                                                                      \
+    " study_id " INT " NOT NULL REFERENCES studies(id),"                               \
+    " position " INT " NOT NULL CHECK (position >= 1),"                                \
+    " name TEXT NOT NULL,"                                                             \
+    " data " BLOB " NOT NULL,"                                                         \
+    " UNIQUE (study_id, position));\n"
+
 static const tg_tracker_migration MIGRATIONS[] = {
     {1, SCHEMA1("INTEGER PRIMARY KEY", "INTEGER", "REAL", "BLOB"),
      SCHEMA1("BIGSERIAL PRIMARY KEY", "BIGINT", "DOUBLE PRECISION", "BYTEA")},
+    {2, SCHEMA2("INTEGER PRIMARY KEY", "INTEGER", "BLOB"),
+     SCHEMA2("BIGSERIAL PRIMARY KEY", "BIGINT", "BYTEA")},
 };
 
 const tg_tracker_migration *tg_tracker_migrations(int *n) {

@@ -244,15 +244,16 @@ tg_status tg_trial_report(tg_tracker *t, const tg_claim *c, const tg_worker_id *
     tg_tracker_sql(t, sql, sizeof sql,
                    "UPDATE trials SET state = $4, finished = {now}, heartbeat = {now},"
                    " lease_until = NULL, examples = $5, score = $6, p = $7, val_loss = $8,"
-                   " tg = $9, train_s = $10, eval_s = $11, sim = $12, error = $13"
+                   " tg = $9, train_s = $10, eval_s = $11, sim = $12, error = $13,"
+                   " rdms = $14, points = $15"
                    " WHERE id = $1 AND attempt = $2 AND owner = $3 AND state = 'running'");
-    tg_dbv p[13] = {tg_dbv_int(c->id),        tg_dbv_int(c->attempt),  tg_dbv_text(w->owner),
+    tg_dbv p[15] = {tg_dbv_int(c->id),        tg_dbv_int(c->attempt),  tg_dbv_text(w->owner),
                     tg_dbv_text(state),       tg_dbv_int(r->examples), tg_dbv_real(r->score),
                     tg_dbv_real(r->p),        tg_dbv_real(r->val_loss), tg_dbv_real(r->tg),
                     tg_dbv_real(r->train_s),  tg_dbv_real(r->eval_s),  tg_dbv_text(r->sim),
-                    tg_dbv_text(r->error)};
+                    tg_dbv_text(r->error),    tg_dbv_text(r->rdms),    tg_dbv_text(r->points)};
     int64_t changed;
-    tg_status st = tg_db_exec(t->db, sql, p, 13, NULL, &changed, err);
+    tg_status st = tg_db_exec(t->db, sql, p, 15, NULL, &changed, err);
     if (st != TG_OK || changed > 0) return st;
     /* nothing was running under our lease: a repetition of our own
      * committed report, or a lost lease */
@@ -286,7 +287,7 @@ tg_status tg_trial_release(tg_tracker *t, const tg_claim *c, const tg_worker_id 
 #define TRIAL_COLS                                                                        \
     "id, number, state, attempt, hash, genome, sim, error, owner, host, pid, created,"    \
     " started, finished, heartbeat, lease_until, examples, score, p, val_loss, tg,"       \
-    " train_s, eval_s"
+    " train_s, eval_s, rdms, points, parent"
 
 static char *dup_or_null(const tg_db_rows *r, int64_t i, int col, int *oom) {
     if (tg_db_isnull(r, i, col)) return NULL;
@@ -321,6 +322,9 @@ static void trial_row(const tg_db_rows *r, int64_t i, tg_trial *x, int *oom) {
     x->tg = tg_db_real(r, i, 20);
     x->train_s = tg_db_real(r, i, 21);
     x->eval_s = tg_db_real(r, i, 22);
+    x->rdms = dup_or_null(r, i, 23, oom);
+    x->points = dup_or_null(r, i, 24, oom);
+    x->parent = tg_db_isnull(r, i, 25) ? -1 : tg_db_int(r, i, 25);
 }
 
 static tg_status read_trials(tg_tracker *t, const char *sql, const tg_dbv *p, int np,
@@ -370,6 +374,8 @@ void tg_trials_free(tg_trial *trials, int64_t n) {
         free(trials[i].genome);
         free(trials[i].sim);
         free(trials[i].error);
+        free(trials[i].rdms);
+        free(trials[i].points);
     }
     free(trials);
 }
