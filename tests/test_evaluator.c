@@ -3,7 +3,8 @@
  * similarities and RDMs; teachers from recordings with regions (the
  * library call, its column selection and its refusals); a network compared
  * with itself gives TG = 1; a trained ResNet teacher prefers its own
- * earlier checkpoint to an untrained network; the command forms scripts
+ * earlier checkpoint to an untrained network; the candidate RDMs kept
+ * cropped are the teacher's own for the teacher's network; the command forms scripts
  * call give the values the library computes. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -309,6 +310,69 @@ static void test_tg_properties(void **state) {
     tg_teacher_free(&t);
 }
 
+/* The cropped candidate RDMs: the teacher's own network on the teacher's
+ * images reproduces the teacher's RDMs, so each kept block is the top-left
+ * block of the teacher layer of the same name; k = min(crop, m); crop 0
+ * keeps none (and is what tg_evaluate_candidate does). */
+static void test_rdm_crop(void **state) {
+    (void)state;
+    tg_teacher t;
+    tg_error err;
+    make_teacher(&t, TG_RDM_IMAGE);  /* m = 300 images */
+    tg_trained m;
+    assert_int_equal(tg_trained_load(final_ckpt, 100, "", &m, &err), TG_OK);
+    const int64_t crops[3] = {7, 40, 0};
+    for (int c = 0; c < 3; c++) {
+        tg_eval_record rec;
+        if (tg_evaluate_candidate_crop(m.net, &va, &t, 1.0, crops[c], &rec, &err) != TG_OK)
+            fail_msg("%s", err.msg);
+        assert_int_equal(rec.crop, crops[c]);
+        assert_int_equal(rec.ncand, 3);
+        if (crops[c] == 0) assert_null(rec.rdm_crop);
+        const int64_t k = rec.crop;
+        for (int s = 0; s < rec.ncand && k > 0; s++) {
+            int a = 0;
+            while (a < t.nlayers && strcmp(t.names[a], rec.cand_layers[s]) != 0) a++;
+            assert_true(a < t.nlayers);
+            for (int64_t i = 0; i < k; i++)
+                for (int64_t j = 0; j < k; j++) {
+                    const double got = rec.rdm_crop[((size_t)s * k + i) * k + j];
+                    assert_true(fabs(got - t.rdms[a][i * t.m + j]) < 1e-12);
+                    if (i == j) assert_true(got == 0);
+                }
+        }
+        /* the rest of the record is tg_evaluate_candidate's */
+        assert_true(fabs(rec.tg - 1) < 1e-9);
+        tg_eval_record plain;
+        if (tg_evaluate_candidate(m.net, &va, &t, 1.0, &plain, &err) != TG_OK)
+            fail_msg("%s", err.msg);
+        assert_int_equal(plain.crop, 0);
+        assert_null(plain.rdm_crop);
+        assert_true(plain.p == rec.p && plain.tg == rec.tg);
+        assert_memory_equal(plain.sim, rec.sim, sizeof(double) * 9);
+        assert_memory_equal(plain.best, rec.best, sizeof(int) * 3);
+        assert_string_equal(plain.cand_layers[2], rec.cand_layers[2]);
+        tg_eval_record_free(&plain);
+        tg_eval_record_free(&rec);
+        assert_null(rec.sim);
+    }
+    /* category RDMs (m = 10): a crop of 40 keeps all of each */
+    tg_teacher_free(&t);
+    make_teacher(&t, TG_RDM_CATEGORY);
+    tg_eval_record rec;
+    if (tg_evaluate_candidate_crop(m.net, &va, &t, 1.0, 40, &rec, &err) != TG_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(rec.crop, 10);
+    assert_string_equal(rec.cand_layers[2], t.names[2]);
+    assert_memory_equal(rec.rdm_crop + 2 * 100, t.rdms[2], sizeof(double) * 100);
+    tg_eval_record_free(&rec);
+    assert_int_equal(tg_evaluate_candidate_crop(m.net, &va, &t, 1.0, -1, &rec, &err),
+                     TG_ERR_ARG);
+    assert_null(rec.sim);
+    tg_trained_free(&m);
+    tg_teacher_free(&t);
+}
+
 /* ---- the commands ------------------------------------------------------- */
 
 /* The last line of tu_out that is a JSON object, parsed (the caller frees). */
@@ -499,6 +563,7 @@ int main(void) {
         cmocka_unit_test(test_tg_reduction),
         cmocka_unit_test(test_teacher_recordings),
         cmocka_unit_test(test_tg_properties),
+        cmocka_unit_test(test_rdm_crop),
         cmocka_unit_test(test_commands),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

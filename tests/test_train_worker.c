@@ -4,7 +4,8 @@
  * three layer-wise genomes, the middle one too large for the worker's
  * memory limit. The two others complete with P above chance, TG in (0, 1],
  * score = P + alpha*TG exactly, the similarity matrix shaped teacher
- * layers x candidate layers, the cost in examples; the oversized one fails
+ * layers x candidate layers, the trial RDMs (each teacher layer's winning
+ * candidate layer and its RDM block), the cost in examples; the oversized one fails
  * with its reason and the next trial still runs. Trial 0's P equals a
  * direct tg_train_run of its genome with the documented seed, bit for bit.
  * A stop raised as a trial is claimed gives it back (attempt not counted),
@@ -71,6 +72,54 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The trial RDMs (docs/formats.md): the teacher's unit and size, k =
+ * min(m, 40) (10 categories here), per teacher layer its winning candidate
+ * layer (the first maximum of its row of the similarity matrix r, whose
+ * candidate names are cand) and that layer's RDM block: k x k, symmetric,
+ * zero on the diagonal, entries in [0, 2]. */
+static void check_rdms(const char *text, const cJSON *r, const cJSON *cand) {
+    assert_non_null(text);
+    cJSON *j = cJSON_Parse(text);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "unit")->valuestring, "category");
+    assert_true(cJSON_GetObjectItem(j, "m")->valuedouble == 10);
+    assert_true(cJSON_GetObjectItem(j, "k")->valuedouble == 10);
+    cJSON *te = cJSON_GetObjectItem(j, "teacher"), *ca = cJSON_GetObjectItem(j, "candidate"),
+          *rdm = cJSON_GetObjectItem(j, "rdm");
+    assert_int_equal(cJSON_GetArraySize(te), 2);
+    assert_string_equal(cJSON_GetArrayItem(te, 0)->valuestring, "top");
+    assert_string_equal(cJSON_GetArrayItem(te, 1)->valuestring, "bottom");
+    assert_int_equal(cJSON_GetArraySize(ca), 2);
+    assert_int_equal(cJSON_GetArraySize(rdm), 2);
+    for (int a = 0; a < 2; a++) {
+        const cJSON *row = cJSON_GetArrayItem(r, a);
+        int best = 0;
+        for (int q = 1; q < cJSON_GetArraySize(row); q++)
+            if (cJSON_GetArrayItem(row, q)->valuedouble >
+                cJSON_GetArrayItem(row, best)->valuedouble)
+                best = q;
+        assert_string_equal(cJSON_GetArrayItem(ca, a)->valuestring,
+                            cJSON_GetArrayItem(cand, best)->valuestring);
+        const cJSON *mat = cJSON_GetArrayItem(rdm, a);
+        assert_int_equal(cJSON_GetArraySize(mat), 10);
+        double off = 0;
+        for (int i = 0; i < 10; i++) {
+            const cJSON *ri = cJSON_GetArrayItem(mat, i);
+            assert_int_equal(cJSON_GetArraySize(ri), 10);
+            for (int q = 0; q < 10; q++) {
+                const double v = cJSON_GetArrayItem(ri, q)->valuedouble;
+                const double t = cJSON_GetArrayItem(cJSON_GetArrayItem(mat, q), i)->valuedouble;
+                assert_true(v >= 0 && v <= 2);
+                assert_true(fabs(v - t) < 1e-5);  /* 6 digits kept */
+                if (i == q) assert_true(v == 0);
+                else off += v;
+            }
+        }
+        assert_true(off > 0);  /* a real RDM, not zeros */
+    }
+    cJSON_Delete(j);
 }
 
 /* A lost lease stops the training: the real worker binary trains a
@@ -338,6 +387,7 @@ static void test_training_study(void **state) {
             sum += best;
         }
         assert_true(fabs(sum / 2 - x->tg) < 1e-12);
+        check_rdms(x->rdms, r, ca);
         cJSON_Delete(j);
     }
 

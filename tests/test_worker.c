@@ -3,8 +3,9 @@
  * non-zero exit, a timeout), SIGTERM giving the trial back with nothing of
  * its command left, a stolen lease, a stopped worker's late write fenced,
  * workers killed with -9 at random moments (no trial lost or finished
- * twice), a trainer command's result and features turned into TG, and a
- * data fingerprint refused before any claim.
+ * twice), a trainer command's result and features turned into TG, a
+ * data fingerprint refused before any claim, a rerank study's trials
+ * trained as a search's, and what a pool's worker refuses.
  *
  * Workers that are signalled run in forked children (each with its own
  * tracker connection), writing their log lines and final stats to a file
@@ -21,6 +22,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "testdb.h"
 #include "testutil.h"
@@ -747,6 +750,17 @@ static void test_trainer_cmd(void **state) {
              "\"r\":[[%.17g,%.17g],[%.17g,%.17g]]}", rec.sim[0], rec.sim[1], rec.sim[2],
              rec.sim[3]);
     assert_string_equal(tr[0].sim, want);
+    /* the trial RDMs: per teacher layer its winning candidate layer */
+    assert_non_null(tr[0].rdms);
+    cJSON *rj = cJSON_Parse(tr[0].rdms);
+    assert_non_null(rj);
+    const cJSON *cand = cJSON_GetObjectItem(rj, "candidate");
+    assert_int_equal(cJSON_GetArraySize(cand), 2);
+    for (int l = 0; l < 2; l++)
+        assert_string_equal(cJSON_GetArrayItem(cand, l)->valuestring,
+                            rec.best[l] == 0 ? "L1" : "L2");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(rj, "rdm")), 2);
+    cJSON_Delete(rj);
     tg_eval_record_free(&rec);
     assert_int_equal(tr[1].state, TG_TRIAL_FAILED);
     assert_string_equal(tr[1].error, "trainer command: result.json has no \"val_loss\"");
@@ -808,6 +822,164 @@ static void test_fingerprint_refused(void **state) {
     tg_tracker_close(t);
 }
 
+/* ---- queued studies: rerank and pool ------------------------------------------ */
+
+/* A study `name` of algo `algo` whose n trials (genomes 0..n-1) are queued
+ * (tg_study_enqueue, as tgsage rerank and pool queue them); its id. */
+static int64_t queued_study(tg_tracker *t, const char *name, const char *algo,
+                            const study_opts *o, int n, double epochs) {
+    tg_study_config cfg;
+    tg_study_config_defaults(&cfg);
+    snprintf(cfg.space, sizeof cfg.space, "layerwise:4");
+    snprintf(cfg.algo, sizeof cfg.algo, "%s", algo);
+    snprintf(cfg.score, sizeof cfg.score, "%s", o->score);
+    cfg.epochs = epochs, cfg.trials = n, cfg.seed = 7, cfg.lease_s = 30;
+    cfg.alpha = o->alpha > 0 ? o->alpha : 1;
+    snprintf(cfg.data, sizeof cfg.data, "%s", o->data ? o->data : "");
+    snprintf(cfg.fingerprint, sizeof cfg.fingerprint, "%s", o->fingerprint ? o->fingerprint : "");
+    cfg.nval = o->nval, cfg.train_limit = o->train_limit;
+    if (!strcmp(algo, "pool")) cfg.at[0] = epochs / 2, cfg.nat = 1;
+    tg_study s;
+    int created = 0;
+    tg_error err;
+    if (tg_study_open(t, name, &cfg, o->teacher, o->nteacher, &s, &created, &err) != TG_OK)
+        fail_msg("%s", err.msg);
+    tg_enqueue_item *items = calloc((size_t)n, sizeof *items);
+    char **json = calloc((size_t)n, sizeof *json), (*hash)[33] = calloc((size_t)n, 33);
+    int64_t *num = calloc((size_t)n, sizeof *num);
+    for (int i = 0; i < n; i++) {
+        genome_of(i, &json[i], hash[i]);
+        items[i] = (tg_enqueue_item){json[i], hash[i], 10 + i};
+    }
+    int added = 0;
+    if (tg_study_enqueue(t, s.id, items, n, num, &added, &err) != TG_OK) fail_msg("%s", err.msg);
+    assert_int_equal(added, n);
+    assert_int_equal(tg_study_set_done(t, s.id, 1, &err), TG_OK);
+    for (int i = 0; i < n; i++) free(json[i]);
+    free(items), free(json), free(hash), free(num);
+    return s.id;
+}
+
+/* A rerank study is worked as a search's: the short preset for the
+ * study's (own) epochs, the trial's seed, the study's score; nothing
+ * refuses its algo. Its trial's P is a direct run's, bit for bit. */
+static void test_rerank_trained(void **state) {
+    (void)state;
+    load_split();
+    tg_teacher teacher;
+    size_t nt;
+    void *tbytes = pixel_teacher(&nt, &teacher);
+    tg_tracker *t = open_db("rerank");
+    study_opts o = {.score = "p+tg", .alpha = 0.5, .data = "fashion-mnist",
+                    .fingerprint = g_fp, .nval = 200, .train_limit = 1000,
+                    .teacher = tbytes, .nteacher = nt};
+    int64_t id = queued_study(t, "s.rerank", "rerank", &o, 2, 0.5);
+    tg_worker_config c = worker_cfg("rerank", "s.rerank", NULL);
+    tg_worker_stats st;
+    tg_error err;
+    if (tg_worker_run(&c, &st, &err) != TG_OK) fail_msg("%s", err.msg);
+    assert_int_equal(st.completed, 2);
+    assert_int_equal(st.failed, 0);
+    int64_t n;
+    tg_trial *tr = trials_of(t, id, &n);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tr[i].state, TG_TRIAL_COMPLETE);
+        assert_int_equal(tr[i].parent, 10 + i);
+        assert_true(tr[i].score == tr[i].p + 0.5 * tr[i].tg);
+        assert_non_null(tr[i].sim);
+        assert_non_null(tr[i].rdms);
+        /* 1000 images at batch 128 for half an epoch: 4 steps of 128 */
+        assert_int_equal(tr[i].examples, 4 * 128);
+    }
+    tg_train_config tc;
+    assert_int_equal(tg_train_preset("short", &tc, &err), TG_OK);
+    tc.genome = tr[1].genome;
+    snprintf(tc.space, sizeof tc.space, "layerwise:4");
+    tc.epochs = 0.5, tc.batch = 128;
+    tc.seed = tg_rng_derive(tg_rng_derive(7, 0x747269616c73ULL), (uint64_t)tr[1].number);
+    tg_train_result res;
+    assert_int_equal(tg_train_run(&tc, &g_train, &g_val, 0, NULL, &res, &err), TG_OK);
+    print_message("rerank trial 1: p %.4f, direct run %.4f\n", tr[1].p, res.final.val_acc);
+    assert_true(res.final.val_acc == tr[1].p);
+    assert_true(res.final.val_loss == tr[1].val_loss);
+    tg_trials_free(tr, n);
+    tg_tracker_close(t);
+    tg_teacher_free(&teacher);
+    free(tbytes);
+}
+
+/* A teacher of raw pixels (one region) on the first 60 images of val. */
+static void *teacher_on(const tg_dataset *val, const char *name, size_t *nbytes) {
+    const int64_t n = 60;
+    float *F = malloc(sizeof(float) * (size_t)(n * 784));
+    tg_dataset_images(val, NULL, 0, (int)n, F);
+    tg_teacher t;
+    memset(&t, 0, sizeof t);
+    t.unit = TG_RDM_CATEGORY, t.method = TG_SIM_PEARSON, t.max_features = 100, t.seed = 5;
+    tg_error err;
+    if (tg_teacher_from_recordings(&t, F, n, 784, val->labels, NULL, "pixels", "px", &err) !=
+            TG_OK ||
+        tg_teacher_tie(&t, val, val->labels, n, &err) != TG_OK)
+        fail_msg("%s", err.msg);
+    free(F);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.teacher", dir, name);
+    assert_int_equal(tg_teacher_save(path, &t, &err), TG_OK);
+    tg_teacher_free(&t);
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    *nbytes = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = malloc(*nbytes);
+    assert_int_equal(fread(buf, 1, *nbytes, f), *nbytes);
+    fclose(f);
+    return buf;
+}
+
+/* What a pool's worker refuses before any claim: a command (its trials
+ * are trained and evaluated here), no teacher, and a teacher (any
+ * position) that does not fit the validation split. */
+static void test_pool_refusals(void **state) {
+    (void)state;
+    load_split();
+    tg_tracker *t = open_db("poolref");
+    study_opts o = {.score = "p", .data = "fashion-mnist", .fingerprint = g_fp, .nval = 200,
+                    .train_limit = 1000};
+    int64_t id = queued_study(t, "pool", "pool", &o, 2, 0.2);
+    tg_worker_config c = worker_cfg("poolref", "pool", "echo 1");
+    tg_worker_stats st;
+    tg_error err;
+    assert_int_equal(tg_worker_run(&c, &st, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "study pool is a pool: its trials are trained and evaluated "
+                                    "here"));
+    c.objective_cmd = NULL;
+    assert_int_equal(tg_worker_run(&c, &st, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "pool study pool holds no teacher yet"));
+    /* teacher 0 fits; teacher 1 was made on another split */
+    tg_dataset otr, ova;
+    if (tg_split_load("fashion-mnist", 200, 8, 1000, 0, &otr, &ova, NULL, &err) != TG_OK)
+        fail_msg("%s", err.msg);
+    size_t n0, n1;
+    void *b0 = teacher_on(&g_val, "fits", &n0), *b1 = teacher_on(&ova, "other", &n1);
+    int pos;
+    assert_int_equal(tg_study_add_teacher(t, id, "fits", b0, n0, &pos, &err), TG_OK);
+    assert_int_equal(pos, 0);
+    assert_int_equal(tg_study_add_teacher(t, id, "other", b1, n1, &pos, &err), TG_OK);
+    assert_int_equal(pos, 1);
+    assert_int_equal(tg_worker_run(&c, &st, &err), TG_ERR_ARG);
+    print_message("%s\n", err.msg);
+    assert_non_null(strstr(err.msg, "study pool's teacher other (position 1) does not fit its "
+                                    "validation split"));
+    int64_t n;
+    tg_trial *tr = trials_of(t, id, &n);
+    for (int i = 0; i < n; i++) assert_int_equal(tr[i].attempt, 0);
+    tg_trials_free(tr, n);
+    free(b0), free(b1);
+    tg_dataset_free(&otr), tg_dataset_free(&ova);
+    tg_tracker_close(t);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
@@ -820,6 +992,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trainer_cmd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fingerprint_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rerank_trained, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_refusals, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, teardown_data);
     return failed ? 1 : 0;

@@ -34,4 +34,17 @@ tg_status tg_forward_images(tg_net *net, const tg_dataset *d, const int32_t *idx
 tg_status tg_evaluate(tg_net *net, const tg_dataset *d, double *acc, double *loss,
                       tg_error *err);
 
+/* Batch-norm statistics recomputed (common NAS practice before evaluating a
+ * briefly trained net, whose running statistics lag its weights): every BN
+ * layer's running mean and variance are replaced by the average of the
+ * batch statistics over `batches` batches of the net's batch size drawn
+ * from d (a seeded sample of images, no augmentation; the variance as
+ * PyTorch keeps it, unbiased), the weights untouched. A net without BN is
+ * left as it is. The sample is capped at the full batches d holds (d
+ * smaller than one batch: one short batch); batches < 1 or fewer than 2
+ * images is TG_ERR_ARG, other images than the net's TG_ERR_SHAPE, and on
+ * any error the statistics are left as they were. */
+tg_status tg_bn_recalibrate(tg_net *net, const tg_dataset *d, int batches, uint64_t seed,
+                            tg_error *err);
+
 #endif

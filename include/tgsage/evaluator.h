@@ -38,6 +38,9 @@ typedef struct {
     double *best_r;              /* and its r */
     double *sim;                 /* nteacher x ncand: sim[t * ncand + s] = r(teacher t,
                                   * candidate s) */
+    int64_t crop;                /* k of rdm_crop (0: none kept) */
+    double *rdm_crop;            /* ncand x k x k: the top-left k x k block of each
+                                  * candidate RDM (tg_evaluate_candidate_crop) */
 } tg_eval_record;
 
 void tg_eval_record_free(tg_eval_record *rec);
@@ -54,5 +57,12 @@ tg_status tg_eval_rdms(const tg_teacher *t, const double *const *S, const char *
  * net's named layers on the teacher's images. */
 tg_status tg_evaluate_candidate(tg_net *net, const tg_dataset *val, const tg_teacher *t,
                                 double alpha, tg_eval_record *rec, tg_error *err);
+
+/* As tg_evaluate_candidate, also keeping the top-left k x k block of every
+ * candidate RDM in rec->rdm_crop, k = min(crop, m) (rec->crop = k; crop 0
+ * keeps none), for pictures of the RDMs (the report's heat maps). */
+tg_status tg_evaluate_candidate_crop(tg_net *net, const tg_dataset *val, const tg_teacher *t,
+                                     double alpha, int64_t crop, tg_eval_record *rec,
+                                     tg_error *err);
 
 #endif

@@ -79,6 +79,17 @@ tg_status tg_sim_vectors(const double *a, const double *b, int64_t n,
 tg_status tg_cka_linear(const float *X, int64_t p, const float *Y, int64_t q, int64_t n,
                         double *r, tg_error *err);
 
+/* CKA computed from two m x m RDMs (m >= 3): the centred kernel alignment
+ * of K = 1 - a and L = 1 - b, <HKH, HLH>_F / (||HKH||_F ||HLH||_F) with
+ * H = I - 11^T/m. For RDMs of correlation distance, 1 - RDM is the Gram
+ * matrix of the rows standardised (zero mean, unit norm), so this is linear
+ * CKA of the row-standardised features (rows: images or category means),
+ * available where only the RDMs are kept (a teacher file). A constant
+ * kernel, a NaN/Inf, or an RDM constant over its upper triangle (which
+ * tg_rdm_similarity refuses too: its kernel is I, whose alignment would
+ * read like a finding) is TG_ERR_NUMERIC. */
+tg_status tg_rdm_cka(const double *a, const double *b, int64_t m, double *r, tg_error *err);
+
 /* TG of candidate RDMs S[0..ns) against teacher RDMs T[0..nt), all m x m:
  * TG = mean over t of max over s of r(S_s, T_t). best[t] (if not NULL)
  * receives the winning candidate index (the lowest among equal r) and

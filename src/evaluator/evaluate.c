@@ -1,5 +1,6 @@
 /* evaluate.c - premature accuracy + TG of a trained candidate, and the
- * record that carries them (one allocation sized to the layers). */
+ * record that carries them (one allocation sized to the layers and, when
+ * asked for, the cropped candidate RDMs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,14 @@ void tg_eval_record_free(tg_eval_record *rec) {
     memset(rec, 0, sizeof *rec);
 }
 
-/* Size the record for nt teacher and ns candidate layers: doubles first
- * (sim, best_r), then ints, then the names, so each part is aligned. */
-static tg_status record_alloc(tg_eval_record *rec, int nt, int ns, tg_error *err) {
+/* Size the record for nt teacher and ns candidate layers, with room for
+ * crop x crop blocks of the ns candidate RDMs: doubles first (sim, best_r,
+ * rdm_crop), then ints, then the names, so each part is aligned. */
+static tg_status record_alloc(tg_eval_record *rec, int nt, int ns, int64_t crop,
+                              tg_error *err) {
     memset(rec, 0, sizeof *rec);
-    size_t nsim = (size_t)nt * (size_t)ns;
-    size_t bytes = sizeof(double) * (nsim + (size_t)nt) + sizeof(int) * (size_t)nt +
+    size_t nsim = (size_t)nt * (size_t)ns, ncrop = (size_t)ns * (size_t)crop * (size_t)crop;
+    size_t bytes = sizeof(double) * (nsim + (size_t)nt + ncrop) + sizeof(int) * (size_t)nt +
                    64 * ((size_t)nt + (size_t)ns);
     char *slab = calloc(1, bytes);
     if (!slab)
@@ -25,15 +28,20 @@ static tg_status record_alloc(tg_eval_record *rec, int nt, int ns, tg_error *err
                             "similarities", nt, ns);
     rec->sim = (double *)slab;
     rec->best_r = rec->sim + nsim;
-    rec->best = (int *)(rec->best_r + nt);
+    rec->rdm_crop = crop > 0 ? rec->best_r + nt : NULL;
+    rec->crop = crop;
+    rec->best = (int *)(rec->best_r + nt + ncrop);
     rec->teacher_layers = (char (*)[64])(rec->best + nt);
     rec->cand_layers = rec->teacher_layers + nt;
     rec->nteacher = nt, rec->ncand = ns;
     return TG_OK;
 }
 
-tg_status tg_eval_rdms(const tg_teacher *t, const double *const *S, const char *const *names,
-                       int ns, int64_t m, double alpha, tg_eval_record *rec, tg_error *err) {
+/* tg_eval_rdms, keeping the top-left k x k block of each candidate RDM,
+ * k = min(crop, m). */
+static tg_status eval_rdms(const tg_teacher *t, const double *const *S, const char *const *names,
+                           int ns, int64_t m, double alpha, int64_t crop, tg_eval_record *rec,
+                           tg_error *err) {
     memset(rec, 0, sizeof *rec);
     if (t->nlayers < 1 || ns < 1)
         return tg_error_set(err, TG_ERR_ARG, "evaluate: %d teacher and %d candidate layers "
@@ -41,8 +49,12 @@ tg_status tg_eval_rdms(const tg_teacher *t, const double *const *S, const char *
     if (m != t->m)
         return tg_error_set(err, TG_ERR_SHAPE, "evaluate: candidate RDMs of %lld items, the "
                             "teacher's of %lld", (long long)m, (long long)t->m);
-    tg_status st = record_alloc(rec, t->nlayers, ns, err);
+    const int64_t k = crop < m ? crop : m;
+    tg_status st = record_alloc(rec, t->nlayers, ns, k, err);
     if (st != TG_OK) return st;
+    for (int s = 0; s < ns && k > 0; s++)
+        for (int64_t i = 0; i < k; i++)
+            memcpy(rec->rdm_crop + ((size_t)s * k + i) * k, S[s] + i * m, sizeof(double) * k);
     for (int a = 0; a < t->nlayers; a++)
         snprintf(rec->teacher_layers[a], sizeof rec->teacher_layers[0], "%s", t->names[a]);
     for (int s = 0; s < ns; s++)
@@ -60,9 +72,23 @@ tg_status tg_eval_rdms(const tg_teacher *t, const double *const *S, const char *
     return TG_OK;
 }
 
+tg_status tg_eval_rdms(const tg_teacher *t, const double *const *S, const char *const *names,
+                       int ns, int64_t m, double alpha, tg_eval_record *rec, tg_error *err) {
+    return eval_rdms(t, S, names, ns, m, alpha, 0, rec, err);
+}
+
 tg_status tg_evaluate_candidate(tg_net *net, const tg_dataset *val, const tg_teacher *t,
                                 double alpha, tg_eval_record *rec, tg_error *err) {
+    return tg_evaluate_candidate_crop(net, val, t, alpha, 0, rec, err);
+}
+
+tg_status tg_evaluate_candidate_crop(tg_net *net, const tg_dataset *val, const tg_teacher *t,
+                                     double alpha, int64_t crop, tg_eval_record *rec,
+                                     tg_error *err) {
     memset(rec, 0, sizeof *rec);
+    if (crop < 0)
+        return tg_error_set(err, TG_ERR_ARG, "evaluate: crop of %lld (0 keeps no RDMs)",
+                            (long long)crop);
     tg_status st = tg_teacher_check_data(t, val, err);
     if (st != TG_OK) return st;
     const tg_graph *g = tg_net_graph(net);
@@ -90,7 +116,7 @@ tg_status tg_evaluate_candidate(tg_net *net, const tg_dataset *val, const tg_tea
     st = tg_observe_rdms(net, nodes, nn, val, t->images, t->n, t->unit, t->max_features,
                          t->seed, S, &m, err);
     if (st == TG_OK)
-        st = tg_eval_rdms(t, (const double *const *)S, names, nn, m, alpha, rec, err);
+        st = eval_rdms(t, (const double *const *)S, names, nn, m, alpha, crop, rec, err);
     if (st == TG_OK) {
         rec->p = p, rec->val_loss = loss;
         rec->score = p + alpha * rec->tg;

@@ -270,7 +270,8 @@ static tg_status teacher_guidance(tg_wk *w, const char *out, tg_wk_outcome *o,
             o->r.tg = rec.tg;
             o->sim = tg_wk_sim_json((const char (*)[64])rec.teacher_layers, rec.nteacher,
                                     (const char (*)[64])rec.cand_layers, rec.ncand, rec.sim);
-            if (!o->sim) st = tg_error_set(err, TG_ERR_NOMEM, "worker: out of memory");
+            o->rdms = tg_wk_rdms_json(&w->teacher, &rec, (const double *const *)S, m);
+            if (!o->sim || !o->rdms) st = tg_error_set(err, TG_ERR_NOMEM, "worker: out of memory");
         }
         tg_eval_record_free(&rec);
     }

@@ -3,7 +3,8 @@
  * Everything that could make every trial fail is checked before the first
  * claim, so a misconfigured worker takes no trial from the others: the
  * study exists, the command given suits its score, the data's fingerprint
- * is the study's, the teacher loads and indexes this validation split.
+ * is the study's, the teacher loads and indexes this validation split (a
+ * pool study's every teacher).
  *
  * A candidate's own failure (an invalid or oversized genome, a diverging
  * run, a failing command) is a failed trial with the reason. An error of
@@ -46,6 +47,10 @@ static void nap(const tg_worker_config *c, double s) {
 
 static tg_status check_mode(const tg_worker_config *c, const tg_study *s, tg_error *err) {
     const int objective = strcmp(s->cfg.score, "objective") == 0;
+    if (strcmp(s->cfg.algo, "pool") == 0 && (c->objective_cmd || c->trainer_cmd || objective))
+        return tg_error_set(err, TG_ERR_ARG, "study %s is a pool: its trials are trained and "
+                            "evaluated here, at every premature point (no objective or trainer "
+                            "command)", s->name);
     if (c->objective_cmd && c->trainer_cmd)
         return tg_error_set(err, TG_ERR_ARG, "worker: give an objective command or a trainer "
                             "command, not both");
@@ -103,34 +108,71 @@ static tg_status load_data(tg_wk *w, tg_error *err) {
     return TG_OK;
 }
 
-/* The study's teacher file, through a file in the scratch directory
- * (teachers are read from files only). */
-static tg_status load_teacher(tg_wk *w, tg_error *err) {
-    void *buf = NULL;
-    size_t n = 0;
-    tg_status st = tg_study_teacher(w->t, w->study.id, &buf, &n, err);
-    if (st != TG_OK) return st;
+/* A teacher file's bytes loaded through a file in the scratch directory
+ * (teachers are read from files only) and checked against the validation
+ * split; `what` names it in messages. */
+static tg_status load_teacher_bytes(tg_wk *w, const void *buf, size_t n, const char *what,
+                                    tg_teacher *out, tg_error *err) {
     char path[1100];
     snprintf(path, sizeof path, "%s/teacher", w->dir);
     FILE *f = fopen(path, "wb");
     int ok = f && fwrite(buf, 1, n, f) == n;
     if (f && fclose(f) != 0) ok = 0;
-    free(buf);
     if (!ok) {
         unlink(path);
-        return tg_error_set(err, TG_ERR_IO, "worker: cannot write the study's teacher to %s: %s",
-                            path, strerror(errno));
+        return tg_error_set(err, TG_ERR_IO, "worker: cannot write the study's %s to %s: %s",
+                            what, path, strerror(errno));
     }
-    st = tg_teacher_load(path, &w->teacher, err);
+    tg_status st = tg_teacher_load(path, out, err);
     unlink(path);
     if (st != TG_OK) return st;
-    w->have_teacher = 1;
-    if (w->have_data && (st = tg_teacher_check_data(&w->teacher, &w->val, err)) != TG_OK) {
+    if (w->have_data && (st = tg_teacher_check_data(out, &w->val, err)) != TG_OK) {
         tg_error e = *err;
-        return tg_error_set(err, st, "study %s's teacher does not fit its validation split: %s",
-                            w->study.name, e.msg);
+        tg_teacher_free(out);
+        return tg_error_set(err, st, "study %s's %s does not fit its validation split: %s",
+                            w->study.name, what, e.msg);
     }
     return TG_OK;
+}
+
+/* The study's teacher (position 0). */
+static tg_status load_teacher(tg_wk *w, tg_error *err) {
+    void *buf = NULL;
+    size_t n = 0;
+    tg_status st = tg_study_teacher(w->t, w->study.id, &buf, &n, err);
+    if (st != TG_OK) return st;
+    st = load_teacher_bytes(w, buf, n, "teacher", &w->teacher, err);
+    free(buf);
+    if (st == TG_OK) w->have_teacher = 1;
+    return st;
+}
+
+/* A pool's every teacher, by position. */
+static tg_status load_pool_teachers(tg_wk *w, tg_error *err) {
+    tg_study_teacher *a = NULL;
+    int n = 0;
+    tg_status st = tg_study_teachers(w->t, w->study.id, &a, &n, err);
+    if (st != TG_OK) return st;
+    if (n == 0) {
+        tg_study_teachers_free(a, n);
+        return tg_error_set(err, TG_ERR_ARG, "pool study %s holds no teacher yet (tgsage pool "
+                            "adds them before it queues the trials)", w->study.name);
+    }
+    w->teachers = calloc((size_t)n, sizeof *w->teachers);
+    w->positions = calloc((size_t)n, sizeof *w->positions);
+    if (!w->teachers || !w->positions)
+        st = tg_error_set(err, TG_ERR_NOMEM, "worker: out of memory");
+    for (int i = 0; st == TG_OK && i < n; i++) {
+        char what[200];
+        snprintf(what, sizeof what, "teacher %s (position %d)", a[i].name, a[i].position);
+        st = load_teacher_bytes(w, a[i].data, a[i].n, what, &w->teachers[i], err);
+        if (st == TG_OK) {
+            w->positions[i] = a[i].position;
+            w->nteachers++;
+        }
+    }
+    tg_study_teachers_free(a, n);
+    return st;
 }
 
 static tg_status prepare(tg_wk *w, tg_error *err) {
@@ -141,6 +183,10 @@ static tg_status prepare(tg_wk *w, tg_error *err) {
     if (!(w->space = tg_space_parse(w->study.cfg.space, err))) return err->status;
     if ((st = make_scratch(w, err)) != TG_OK) return st;
     if (c->objective_cmd) return TG_OK;
+    if ((w->pool = strcmp(w->study.cfg.algo, "pool") == 0)) {
+        if ((st = load_data(w, err)) != TG_OK) return st;
+        return load_pool_teachers(w, err);
+    }
     /* a trainer command trains elsewhere, but the fingerprint and the
      * teacher's images are this data's */
     if (!c->trainer_cmd || w->study.cfg.fingerprint[0] || w->study.has_teacher)
@@ -152,6 +198,9 @@ static tg_status prepare(tg_wk *w, tg_error *err) {
 
 static void release_all(tg_wk *w) {
     if (w->have_teacher) tg_teacher_free(&w->teacher);
+    for (int i = 0; i < w->nteachers; i++) tg_teacher_free(&w->teachers[i]);
+    free(w->teachers);
+    free(w->positions);
     if (w->have_data) {
         tg_dataset_free(&w->train);
         tg_dataset_free(&w->val);
@@ -226,6 +275,7 @@ static tg_status work(tg_wk *w, const tg_claim *cl, tg_worker_stats *st, tg_erro
     if (g) {
         if (w->c->objective_cmd) s = tg_wk_objective(w, &o, err);
         else if (w->c->trainer_cmd) s = tg_wk_trainer_cmd(w, &o, err);
+        else if (w->pool) s = tg_wk_pool(w, g, &o, err);
         else s = tg_wk_train(w, g, &o, err);
         tg_genome_free(g);
     }
@@ -249,6 +299,8 @@ static tg_status work(tg_wk *w, const tg_claim *cl, tg_worker_stats *st, tg_erro
         tg_wk_log(w, "trial %lld: lease lost (another worker has it now); not reported", num);
     } else {
         o.r.sim = o.sim;
+        o.r.rdms = o.rdms;
+        o.r.points = o.points;
         o.r.error = o.r.ok ? NULL : o.error;
         int fenced = 0;
         s = tg_trial_report(w->t, cl, &w->id, &o.r, &fenced, err);
@@ -289,8 +341,10 @@ tg_status tg_worker_run(const tg_worker_config *c, tg_worker_stats *st, tg_error
         return s;
     }
     tg_wk_log(&w, "worker %s on study %s (%s)", w.id.owner, w.study.name,
-              c->objective_cmd ? "objective command" : c->trainer_cmd ? "trainer command"
-                                                                      : "training here");
+              c->objective_cmd ? "objective command"
+              : c->trainer_cmd ? "trainer command"
+              : w.pool         ? "training here, a pool"
+                               : "training here");
     const double poll = c->poll_s > 0 ? c->poll_s : 0.5;
     int64_t worked = 0;
     while (!stop_set(c) && (c->max_trials <= 0 || worked < c->max_trials)) {

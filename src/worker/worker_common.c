@@ -1,6 +1,7 @@
 /* worker_common.c - the small pieces every way of working on a trial
  * shares: outcomes, log lines, the heartbeat tick, the trial's seed, the
- * similarity JSON, the cost in examples and scratch directories. */
+ * similarity and trial RDMs JSON, the cost in examples and scratch
+ * directories. */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <ftw.h>
@@ -26,7 +27,9 @@ void tg_wk_outcome_init(tg_wk_outcome *o) {
 
 void tg_wk_outcome_free(tg_wk_outcome *o) {
     free(o->sim);
-    o->sim = NULL;
+    free(o->rdms);
+    free(o->points);
+    o->sim = o->rdms = o->points = NULL;
 }
 
 void tg_wk_fail(tg_wk_outcome *o, const char *fmt, ...) {
@@ -96,7 +99,7 @@ int64_t tg_wk_examples(int64_t steps, int batch, int64_t n) {
     return (steps / per_epoch) * n + (steps % per_epoch) * (int64_t)batch;
 }
 
-static cJSON *exact_number(double d) {
+cJSON *tg_wk_json_number(double d) {
     char buf[40];
     if (!isfinite(d)) return cJSON_CreateNull();
     snprintf(buf, sizeof buf, "%.17g", d);
@@ -122,7 +125,59 @@ char *tg_wk_sim_json(const char (*teacher)[64], int nt, const char (*cand)[64], 
         ok = row && cJSON_AddItemToArray(ra, row);
         if (!ok) cJSON_Delete(row);
         for (int s = 0; ok && s < ns; s++)
-            ok = cJSON_AddItemToArray(row, exact_number(sim[(size_t)a * ns + s]));
+            ok = cJSON_AddItemToArray(row, tg_wk_json_number(sim[(size_t)a * ns + s]));
+    }
+    char *text = ok ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    return text;
+}
+
+/* An RDM entry for a picture: 6 significant digits (in [0, 2]), so a
+ * trial's blocks stay small in the database. */
+static cJSON *rdm_number(double d) {
+    char buf[32];
+    if (!isfinite(d)) return cJSON_CreateNull();
+    snprintf(buf, sizeof buf, "%.6g", d);
+    return cJSON_CreateRaw(buf);
+}
+
+/* Add item to array a; on failure item is deleted. Non-zero on success. */
+static int add(cJSON *a, cJSON *item) {
+    if (item && cJSON_AddItemToArray(a, item)) return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
+char *tg_wk_rdms_json(const tg_teacher *t, const tg_eval_record *rec, const double *const *S,
+                      int64_t m) {
+    const int64_t k = S ? (m < TG_WK_RDM_CROP ? m : TG_WK_RDM_CROP) : rec->crop;
+    const int64_t ld = S ? m : k;
+    if (k < 1) return NULL;
+    cJSON *j = cJSON_CreateObject(), *ta = cJSON_CreateArray(), *ca = cJSON_CreateArray(),
+          *ra = cJSON_CreateArray();
+    int ok = j && ta && ca && ra;
+    if (ok) {
+        ok = cJSON_AddStringToObject(j, "unit", tg_rdm_unit_name(t->unit)) &&
+             cJSON_AddNumberToObject(j, "m", (double)t->m) &&
+             cJSON_AddNumberToObject(j, "k", (double)k);
+        cJSON_AddItemToObject(j, "teacher", ta);
+        cJSON_AddItemToObject(j, "candidate", ca);
+        cJSON_AddItemToObject(j, "rdm", ra);
+    } else {
+        cJSON_Delete(ta), cJSON_Delete(ca), cJSON_Delete(ra);
+    }
+    for (int a = 0; ok && a < rec->nteacher; a++) {
+        const int s = rec->best[a];
+        const double *rdm = S ? S[s] : rec->rdm_crop + (size_t)s * k * k;
+        ok = add(ta, cJSON_CreateString(rec->teacher_layers[a])) &&
+             add(ca, cJSON_CreateString(rec->cand_layers[s]));
+        cJSON *mat = ok ? cJSON_CreateArray() : NULL;
+        ok = ok && add(ra, mat);
+        for (int64_t i = 0; ok && i < k; i++) {
+            cJSON *row = cJSON_CreateArray();
+            ok = add(mat, row);
+            for (int64_t q = 0; ok && q < k; q++) ok = add(row, rdm_number(rdm[i * ld + q]));
+        }
     }
     char *text = ok ? cJSON_PrintUnformatted(j) : NULL;
     cJSON_Delete(j);
