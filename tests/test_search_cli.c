@@ -265,6 +265,8 @@ static void test_search_and_read(void **state) {
         assert_true(cJSON_IsNull(cJSON_GetObjectItem(tr[i], "p")));
         assert_true(cJSON_IsNull(cJSON_GetObjectItem(tr[i], "tg")));
         assert_true(cJSON_IsNull(cJSON_GetObjectItem(tr[i], "error")));
+        assert_true(cJSON_IsNull(cJSON_GetObjectItem(tr[i], "parent")));  /* not a rerank */
+        assert_true(cJSON_IsNull(cJSON_GetObjectItem(tr[i], "points")));
         assert_non_null(cJSON_GetObjectItem(tr[i], "examples"));
         const cJSON *w = cJSON_GetObjectItem(tr[i], "worker");
         assert_true(cJSON_IsString(w) && strchr(w->valuestring, ':'));
@@ -279,13 +281,16 @@ static void test_search_and_read(void **state) {
     csv_parse(tu_out, &c);
     assert_int_equal(c.nrows, 13);
     int kn = csv_col(&c, "number"), ks = csv_col(&c, "score"), kg = csv_col(&c, "genome"),
-        kh = csv_col(&c, "hash"), kst = csv_col(&c, "state"), kp = csv_col(&c, "p");
+        kh = csv_col(&c, "hash"), kst = csv_col(&c, "state"), kp = csv_col(&c, "p"),
+        kpa = csv_col(&c, "parent");
+    assert_true(kpa == c.ncols[0] - 3);   /* new columns come last: old readers keep working */
     for (int r = 1; r < c.nrows; r++) {
         assert_int_equal(c.ncols[r], c.ncols[0]);
         assert_int_equal(atoi(c.f[r][kn]), r - 1);
         assert_string_equal(c.f[r][kst], "complete");
         assert_true(strtod(c.f[r][ks], NULL) == scores[r - 1]);
         assert_string_equal(c.f[r][kp], "");
+        assert_string_equal(c.f[r][kpa], "");
         assert_string_equal(c.f[r][kh],
                             cJSON_GetObjectItem(tr[r - 1], "hash")->valuestring);
         cJSON *g = cJSON_Parse(c.f[r][kg]);

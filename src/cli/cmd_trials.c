@@ -20,16 +20,19 @@ static void help(FILE *f) {
 "  --db URL            the database (required)\n"
 "  --study NAME        the study (required)\n"
 "  --format F          json: one object per trial per line (JSON Lines), the\n"
-"                      genome and the similarity matrix (sim) as objects and\n"
+"                      genome, sim, rdms and points as objects and\n"
 "                      unmeasured numbers as null; csv: a header row, then one\n"
 "                      row per trial (RFC 4180: CRLF line ends, quoted fields\n"
-"                      with quotes doubled; genome and sim as JSON text;\n"
-"                      unmeasured numbers empty) [json]\n"
+"                      with quotes doubled; genome, sim, rdms and points as\n"
+"                      JSON text; unmeasured numbers empty) [json]\n"
 "  -h, --help          show this help\n"
 "\n"
 "Fields: number, state, attempt, hash, score, p, val_loss, tg, examples,\n"
 "train_s, eval_s, worker (host:pid of the last claim), owner, created,\n"
-"started, finished, heartbeat, lease_until (unix seconds), error, genome, sim.\n");
+"started, finished, heartbeat, lease_until (unix seconds), error, genome, sim,\n"
+"parent (a rerank trial's original in the parent study; null otherwise), rdms\n"
+"(the winning candidate layers' RDMs, cropped) and points (a pool trial's P and\n"
+"similarities at each premature point); docs/formats.md describes them.\n");
 }
 
 static void worker_name(const tg_trial *t, char *buf, size_t n) {
@@ -64,8 +67,11 @@ static char *trial_json(const tg_trial *t) {
     tg_cli_json_num(j, "lease_until", t->lease_until);
     if (t->error) cJSON_AddStringToObject(j, "error", t->error);
     else cJSON_AddNullToObject(j, "error");
-    const char *docs[2] = {t->genome, t->sim}, *keys[2] = {"genome", "sim"};
-    for (int k = 0; k < 2; k++) {
+    const char *docs[4] = {t->genome, t->sim, t->rdms, t->points};
+    const char *keys[4] = {"genome", "sim", "rdms", "points"};
+    if (t->parent >= 0) cJSON_AddNumberToObject(j, "parent", (double)t->parent);
+    else cJSON_AddNullToObject(j, "parent");
+    for (int k = 0; k < 4; k++) {
         cJSON *d = docs[k] ? cJSON_Parse(docs[k]) : NULL;
         if (d) cJSON_AddItemToObject(j, keys[k], d);
         else if (docs[k]) cJSON_AddStringToObject(j, keys[k], docs[k]);  /* not JSON: as text */
@@ -107,7 +113,7 @@ static void csv_num(FILE *f, double v) {
 
 static const char CSV_HEADER[] =
     "number,state,attempt,hash,score,p,val_loss,tg,examples,train_s,eval_s,worker,owner,"
-    "created,started,finished,heartbeat,lease_until,error,genome,sim\r\n";
+    "created,started,finished,heartbeat,lease_until,error,genome,sim,parent,rdms,points\r\n";
 
 static void trial_csv(FILE *f, const tg_trial *t) {
     char worker[96];
@@ -125,7 +131,11 @@ static void trial_csv(FILE *f, const tg_trial *t) {
     for (int k = 0; k < 5; k++) csv_num(f, b[k]), fputc(',', f);
     csv_text(f, t->error, 0), fputc(',', f);
     csv_text(f, t->genome, 1), fputc(',', f);
-    csv_text(f, t->sim, t->sim != NULL);
+    csv_text(f, t->sim, t->sim != NULL), fputc(',', f);
+    if (t->parent >= 0) fprintf(f, "%lld", (long long)t->parent);
+    fputc(',', f);
+    csv_text(f, t->rdms, t->rdms != NULL), fputc(',', f);
+    csv_text(f, t->points, t->points != NULL);
     fputs("\r\n", f);
 }
 
