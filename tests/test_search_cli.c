@@ -115,7 +115,7 @@ static void test_help_and_usage(void **state) {
                            "--split-seed", "--train-limit", "--epochs", "--trials",
                            "--workers", "--parallel", "--alpha", "--score", "--seed",
                            "--objective-cmd", "--trainer-cmd", "--lease", "--max-attempts",
-                           "--cmd-timeout", "--threads"};
+                           "--cmd-timeout", "--threads", "--tpe-startup"};
     tu_run("search --help");
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strstr(tu_out, flags[i])) fail_msg("search --help lacks %s", flags[i]);
@@ -130,6 +130,9 @@ static void test_help_and_usage(void **state) {
     snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
              "annealing --objective-cmd true", g_url);
     tu_expect(a, 2, "annealing");
+    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
+             "random --tpe-startup 4 --objective-cmd true", g_url);
+    tu_expect(a, 2, "--tpe-startup is an option of --algo tpe");
     snprintf(a, sizeof a, "search --db %s --study s --space hexagons --trials 3 "
              "--objective-cmd true", g_url);
     tu_expect(a, 2, "--space");
@@ -217,9 +220,26 @@ static void test_search_and_read(void **state) {
     write_objective("fast", 0);
     char a[8192];
     snprintf(a, sizeof a, "search --db %s --study cli1 --space layerwise:4 --algo tpe "
-             "--trials 12 --workers 2 --parallel 4 --seed 5 --objective-cmd '%s'", g_url, g_obj);
+             "--trials 12 --workers 2 --parallel 4 --seed 5 --tpe-startup 6 --objective-cmd '%s'",
+             g_url, g_obj);
     double t0 = now_s();
     tu_expect(a, 0, "12 of 12 trials complete, 0 failed");
+    {   /* --tpe-startup reached the explorer: its saved state says so */
+        tg_tracker *t;
+        tg_study sd;
+        tg_error err;
+        char *saved = NULL;
+        assert_int_equal(tg_tracker_open(g_url, &t, &err), TG_OK);
+        assert_int_equal(tg_study_get(t, "cli1", &sd, &err), TG_OK);
+        assert_int_equal(tg_study_state(t, sd.id, &saved, &err), TG_OK);
+        cJSON *j = cJSON_Parse(saved);
+        const cJSON *cfg = cJSON_GetObjectItem(j, "config");
+        if (!cfg) fail_msg("explorer state has no config: %.200s", saved);
+        assert_int_equal(num(cfg, "tpe_startup"), 6);
+        cJSON_Delete(j);
+        free(saved);
+        tg_tracker_close(t);
+    }
     print_message("search of 12 trials with 2 workers: %.1f s\n", now_s() - t0);
     assert_non_null(strstr(tu_out, "see the results: tgsage best --db"));
     assert_non_null(strstr(tu_out, "--study cli1"));

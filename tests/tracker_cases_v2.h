@@ -174,7 +174,7 @@ static unsigned char *tc_bytes(size_t n, uint64_t seed) {
     return b;
 }
 
-static void tc_check_teacher(const tg_study_teacher *te, int position, const char *name,
+static void tc_check_teacher(const tg_study_teacher_file *te, int position, const char *name,
                              const unsigned char *data, size_t n) {
     assert_int_equal(te->position, position);
     assert_string_equal(te->name, name);
@@ -191,7 +191,7 @@ static void tc_teachers(const char *url) {
     tc_config(&cfg, 10);
     snprintf(cfg.algo, sizeof cfg.algo, "pool");
     tg_study s = tc_study(t, "pool", &cfg);   /* no teacher yet */
-    tg_study_teacher *te = NULL;
+    tg_study_teacher_file *te = NULL;
     int n = -1;
     TC_OK(tg_study_teachers(t, s.id, &te, &n, E));
     assert_int_equal(n, 0);
@@ -507,7 +507,7 @@ static void tc_v1_to_v2(const char *url) {
     assert_true(s.cfg.alpha == 0.5 && s.cfg.epochs == 1.5);
     assert_int_equal(s.cfg.parallel, 2);
     assert_int_equal(s.cfg.nat, 0);
-    tg_study_teacher *te = NULL;
+    tg_study_teacher_file *te = NULL;
     int nte = 0;
     TC_OK(tg_study_teachers(t, s.id, &te, &nte, E));
     assert_int_equal(nte, 1);

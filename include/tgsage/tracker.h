@@ -121,14 +121,10 @@ tg_status tg_study_open(tg_tracker *t, const char *name, const tg_study_config *
 tg_status tg_study_get(tg_tracker *t, const char *name, tg_study *out, tg_error *err);
 /* Every study, by id (*out malloc'd). */
 tg_status tg_study_list(tg_tracker *t, tg_study **out, int *n, tg_error *err);
-/* The teacher file's bytes as stored (malloc'd); TG_ERR_NOT_FOUND if none.
- * (Position 0 of tg_study_teachers.) Called as tg_study_teacher(...): the
- * name is also the type tg_study_teacher below, and C keeps one namespace
- * for both, so the call is a function-like macro, which the type's uses
- * (never followed by '(') do not expand. */
-tg_status tg_study_teacher_bytes(tg_tracker *t, int64_t study, void **buf, size_t *n,
-                                 tg_error *err);
-#define tg_study_teacher(t, study, buf, n, err) tg_study_teacher_bytes(t, study, buf, n, err)
+/* The teacher file's bytes as stored (malloc'd); TG_ERR_NOT_FOUND if none
+ * (position 0 of tg_study_teachers). */
+tg_status tg_study_teacher(tg_tracker *t, int64_t study, void **buf, size_t *n,
+                           tg_error *err);
 tg_status tg_study_set_done(tg_tracker *t, int64_t study, int done, tg_error *err);
 /* Link a rerank study to the search study whose trials it trains longer
  * (tg_study.parent); parent -1 unlinks. TG_ERR_NOT_FOUND when either
@@ -144,7 +140,7 @@ typedef struct {
                               * tg_study_open) */
     void *data;              /* the teacher file's bytes (malloc'd) */
     size_t n;
-} tg_study_teacher;
+} tg_study_teacher_file;
 
 /* Add a teacher file's bytes under a name (1-127 bytes): it becomes the
  * study's own (position 0) when the study has none yet, else the next
@@ -153,9 +149,9 @@ tg_status tg_study_add_teacher(tg_tracker *t, int64_t study, const char *name,
                                const void *data, size_t n, int *position, tg_error *err);
 /* Every teacher of the study by position (*out malloc'd, NULL when n = 0;
  * tg_study_teachers_free). */
-tg_status tg_study_teachers(tg_tracker *t, int64_t study, tg_study_teacher **out, int *n,
+tg_status tg_study_teachers(tg_tracker *t, int64_t study, tg_study_teacher_file **out, int *n,
                             tg_error *err);
-void tg_study_teachers_free(tg_study_teacher *a, int n);
+void tg_study_teachers_free(tg_study_teacher_file *a, int n);
 
 /* Trials not proposed by an explorer (rerank, pool): new waiting trials,
  * numbered on from the study's next number, in one transaction; an item

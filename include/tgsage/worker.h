@@ -111,4 +111,86 @@ typedef struct {
  * a stop. *final may be NULL. */
 tg_status tg_search_run(const tg_search_config *c, tg_search_progress *final, tg_error *err);
 
+/* ---- queued studies: rerank and pool ---------------------------------------
+ * A rerank or a pool is a study of its own whose trials are queued at once
+ * (tg_study_enqueue) rather than proposed: the command queues them, runs
+ * local workers (or waits for workers from elsewhere) until every trial
+ * has ended, and marks the study done. Run again, it resumes: trials
+ * already queued are not queued twice, ended ones are not redone.
+ *
+ * Workers treat them as any study: a rerank study trains its trials for
+ * its own (longer) epochs and scores them as its parent does; a pool study
+ * (algo "pool") trains each to cfg.epochs (mature), checkpointing at
+ * cfg.at, and records at every point, and at the end, P, P with batch-norm
+ * statistics recomputed and the similarities to every teacher of the study
+ * by pearson, spearman, kendall and cka (docs/formats.md, "pool points");
+ * the trial's p is the mature accuracy. */
+
+typedef struct {
+    int64_t total;                /* trials queued in the study (all of them) */
+    int64_t complete, failed, running, waiting;
+    int64_t examples;             /* cost so far */
+    double elapsed_s, eta_s;      /* eta NaN when unknown */
+    int workers;                  /* local workers alive */
+} tg_queue_progress;
+
+/* The run of a queued study: its local workers as a search's (restarted
+ * when they die; if all are gone for good while trials wait and none runs,
+ * that is an error rather than a wait for ever). A stop gives the trials
+ * back and leaves the study open; the same call resumes. */
+typedef struct {
+    const char *url;
+    int workers;                  /* local worker processes (0: from elsewhere) */
+    char *const *worker_argv;     /* argv of one local worker, the study's name
+                                   * included (as tg_search_config's) */
+    double poll_s;                /* [0.2] */
+    volatile sig_atomic_t *stop;
+    void (*progress)(const tg_queue_progress *p, void *user);
+    tg_log_fn log;
+    void *user;
+} tg_queue_run_config;
+
+typedef struct {
+    const char *study;            /* the search study */
+    const char *into;             /* the rerank study's name; NULL: "<study>.rerank" */
+    int top;                      /* K: the K complete trials of highest score */
+    double epochs;                /* E2 */
+} tg_rerank_config;
+
+/* Rerank: create (or reopen) the rerank study (the parent's configuration
+ * with algo "rerank", epochs E2, trials K, parallel max(workers, 1); its
+ * teacher copied; parent set), queue the parent's top K
+ * (tg_enqueue_item.parent = their numbers), run until all have ended.
+ * Refused (TG_ERR_ARG, naming it): a parent that is itself a rerank or a
+ * pool, one with fewer than K complete trials, a rerank study of that name
+ * linked to another parent, or one whose configuration differs (another
+ * E2). The same K again resumes; a larger K queues the next ones (done is
+ * reset until they end). *final may be NULL. */
+tg_status tg_rerank_run(const tg_rerank_config *rc, const tg_queue_run_config *q,
+                        tg_queue_progress *final, tg_error *err);
+
+typedef struct {
+    const char *study;            /* the pool study's name */
+    tg_study_config cfg;          /* algo "pool", epochs (mature), at/nat, trials = K,
+                                   * data, nval, train_limit, seed ... */
+    const char *const *teachers;  /* teacher files: the first is the study's own */
+    int nteachers;
+    const char *from_study;       /* take the genomes of this study's complete trials,
+                                   * best score first, instead of sampling; NULL:
+                                   * sample K distinct genomes of cfg.space (the
+                                   * random explorer seeded by cfg.seed) */
+} tg_pool_config;
+
+/* Pool: create (or reopen, checking that cfg and the teachers agree) the
+ * pool study, queue its K genomes, run until all have ended. cfg.algo may
+ * be "" (set to "pool"). With from_study, cfg.space "" takes that study's
+ * space (a given one must hold every genome) and cfg.trials 0 takes all
+ * its complete trials; fewer complete than K is refused. Each teacher file
+ * must load as a teacher; it is stored under its base name, in order, and
+ * a rerun whose teachers differ in number or bytes is refused naming the
+ * position. Sampling that finds fewer than K distinct genomes in 20 K + 100
+ * draws is refused. */
+tg_status tg_pool_run(const tg_pool_config *pc, const tg_queue_run_config *q,
+                      tg_queue_progress *final, tg_error *err);
+
 #endif

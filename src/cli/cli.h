@@ -4,6 +4,8 @@
 #ifndef TGSAGE_CLI_H
 #define TGSAGE_CLI_H
 
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -37,6 +39,8 @@ int tg_cmd_worker(int argc, char **argv);
 int tg_cmd_status(int argc, char **argv);
 int tg_cmd_trials(int argc, char **argv);
 int tg_cmd_best(int argc, char **argv);
+int tg_cmd_rerank(int argc, char **argv);
+int tg_cmd_pool(int argc, char **argv);
 
 /* Parse a number option or print "tgsage CMD: --OPT: ..." and return -1. */
 int tg_cli_int(const char *cmd, const char *opt, const char *text, long lo,
@@ -118,5 +122,27 @@ int tg_cli_open_study(const char *cmd, const char *url, const char *name, tg_tra
                       tg_study *study);
 /* A number into a cJSON object, null when not finite. */
 cJSON *tg_cli_json_num(cJSON *obj, const char *key, double v);
+/* The images a study's networks see, from its data spec (for sizes only:
+ * 1x28x28 for the MNISTs, 3x32x32 otherwise; 100 or 20 classes for
+ * CIFAR-100, else 10). */
+void tg_cli_input_shape(const char *data, int *c, int *h, int *w, int *classes);
+
+/* The commands that run local workers (search, rerank, pool; cmd_search.c).
+ * A worker's argv: this binary's `worker` on the study with the commands
+ * given (a worker takes commands only from its own command line; NULL ones
+ * are left out), --quiet when asked. The URL goes through the environment
+ * (tg_cli_worker_env sets TGSAGE_DB, 0 or the exit code after printing
+ * why), so that a password in it does not show in ps. */
+typedef struct {
+    const char *study, *objective_cmd, *trainer_cmd, *cmd_timeout, *threads;
+    int quiet;
+} tg_cli_worker_opts;
+#define TG_CLI_WORKER_ARGV_MAX 24
+void tg_cli_worker_argv(const tg_cli_worker_opts *o, char *exe, size_t nexe, char **av);
+int tg_cli_worker_env(const char *cmd, const char *url);
+/* SIGINT and SIGTERM set the flag returned (no SA_RESTART: waits end at
+ * once) until tg_cli_stop_release restores the defaults. */
+volatile sig_atomic_t *tg_cli_stop_catch(void);
+void tg_cli_stop_release(void);
 
 #endif

@@ -2,7 +2,10 @@
  * explorer's loop (tg_search_run), with local worker processes that are
  * this binary's `worker` command. What is cheap to check (the space, the
  * algorithm, the teacher file, the options) is checked before the data is
- * loaded for its fingerprint. */
+ * loaded for its fingerprint. Also what the commands that run local
+ * workers share (search, rerank, pool): the workers' argv and the stop
+ * signals. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "tgsage/explorer.h"
 #include "tgsage/space.h"
 #include "tgsage/tracker.h"
@@ -50,6 +54,8 @@ static void help(FILE *f) {
 "  --lease S           lease of a trial (and of the explorer) in seconds;\n"
 "                      workers heartbeat every S/4 [60]\n"
 "  --max-attempts N    leases that may expire before a trial fails [3]\n"
+"  --tpe-startup N     tpe: random proposals before the model takes over [20,\n"
+"                      as hyperopt]; a resumed study keeps its saved value\n"
 "\n"
 "data (for training studies; its fingerprint is stored in the study):\n"
 "%s"
@@ -66,50 +72,32 @@ static void help(FILE *f) {
 "                      (see 'tgsage worker --help')\n"
 "  --cmd-timeout S     seconds a command may run, 0: no limit [0]\n"
 "  --threads T         threads of each local worker, 0 = all cores [0]\n"
+"  --json              at the end, one JSON object on stdout (study, status,\n"
+"                      trials, complete, failed, proposals, best, best_number,\n"
+"                      examples, seconds) instead of the summary\n"
 "  -h, --help          show this help\n"
 "\n"
-"A progress line goes to stderr; at the end a summary, and the command that\n"
-"lists the best trials. Ctrl-C (or SIGTERM) stops cleanly: workers give their\n"
-"trials back and the same command resumes.\n"
+"Progress goes to stderr: one line rewritten in place on a terminal, a log\n"
+"line per trial ended (and at most every 10 s) when piped. At the end a\n"
+"summary, and the command that lists the best trials. Ctrl-C (or SIGTERM)\n"
+"stops cleanly: workers give their trials back and the same command resumes.\n"
 "Exit status: 0 done or stopped, 1 failed, 2 usage.\n",
             tg_explorer_algorithms(), tg_cli_data_help());
 }
 
-static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { g_stop = sig; }
-
-typedef struct {
-    int tty;
-    int drawn;          /* a progress line is on the terminal */
-} display;
-
-static void fmt_time(double s, char *buf, size_t n) {
-    if (!isfinite(s)) snprintf(buf, n, "?");
-    else if (s < 60) snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
-    else snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-}
-
 static void on_progress(const tg_search_progress *p, void *user) {
-    display *d = user;
-    char best[64] = "none", el[32], eta[32];
+    char best[64] = "none", el[32], eta[32], text[400];
     if (isfinite(p->best))
-        snprintf(best, sizeof best, "%.4f (trial %lld)", p->best, (long long)p->best_number);
-    fmt_time(p->elapsed_s, el, sizeof el);
-    fmt_time(p->eta_s, eta, sizeof eta);
-    fprintf(stderr, "%strials %lld/%lld done, %lld failed, %lld running, %lld waiting | "
-            "best %s | %lld proposals | %d worker%s | %s, %s left%s",
-            d->tty ? "\r\033[K" : "", (long long)(p->complete + p->failed),
-            (long long)p->trials, (long long)p->failed, (long long)p->running,
-            (long long)p->waiting, best, (long long)p->proposals, p->workers,
-            p->workers == 1 ? "" : "s", el, eta, d->tty ? "" : "\n");
-    d->drawn = d->tty;
-}
-
-static void on_log(void *user, const char *line) {
-    display *d = user;
-    fprintf(stderr, "%ssearch: %s\n", d->drawn ? "\r\033[K" : "", line);
-    d->drawn = 0;
+        snprintf(best, sizeof best, "%.4f #%lld", p->best, (long long)p->best_number);
+    tg_progress_time(p->elapsed_s, el, sizeof el);
+    tg_progress_time(p->eta_s, eta, sizeof eta);
+    /* what matters first: a narrow terminal cuts the line's end */
+    snprintf(text, sizeof text, "trials %lld/%lld (%lld running, %lld waiting, %lld failed) | "
+             "best %s | %s, %s left | %lld examples, %d worker%s, %lld proposals",
+             (long long)(p->complete + p->failed), (long long)p->trials, (long long)p->running,
+             (long long)p->waiting, (long long)p->failed, best, el, eta, (long long)p->examples,
+             p->workers, p->workers == 1 ? "" : "s", (long long)p->proposals);
+    tg_progress_show(user, text, p->complete + p->failed, 0);
 }
 
 /* The options as given; the study config is built from them. */
@@ -117,8 +105,8 @@ typedef struct {
     const char *db, *study, *space, *algo, *teacher, *score;
     const char *objective_cmd, *trainer_cmd, *cmd_timeout, *threads;
     double alpha, epochs, lease;
-    long trials, workers, parallel, seed, batch, max_attempts;
-    int epochs_given, parallel_given;
+    long trials, workers, parallel, seed, batch, max_attempts, tpe_startup;
+    int epochs_given, parallel_given, json;
     tg_cli_data data;
 } options;
 
@@ -130,8 +118,9 @@ static int parse(int argc, char **argv, options *o) {
         {"alpha", 1, 0, 'A'},       {"score", 1, 0, 'S'},        {"seed", 1, 0, 'r'},
         {"objective-cmd", 1, 0, 'o'}, {"trainer-cmd", 1, 0, 'c'}, {"lease", 1, 0, 'L'},
         {"max-attempts", 1, 0, 'M'}, {"cmd-timeout", 1, 0, 'C'}, {"threads", 1, 0, 't'},
-        {"batch", 1, 0, 'b'},       TG_CLI_DATA_OPTIONS,         {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"batch", 1, 0, 'b'},       TG_CLI_DATA_OPTIONS,         {"json", 0, 0, 'j'},
+        {"tpe-startup", 1, 0, 'U'},
+        {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     const char *cmd = "search";
     int ch;
     optind = 1;
@@ -152,6 +141,8 @@ static int parse(int argc, char **argv, options *o) {
         case 'e': bad = tg_cli_double(cmd, "--epochs", optarg, 1e-6, 1e6, &o->epochs);
                   o->epochs_given = 1; break;
         case 'K': bad = tg_cli_int(cmd, "--trials", optarg, 1, 1L << 40, &o->trials); break;
+        case 'U': bad = tg_cli_int(cmd, "--tpe-startup", optarg, 1, 1 << 20, &o->tpe_startup);
+                  break;
         case 'w': bad = tg_cli_int(cmd, "--workers", optarg, 0, 1024, &o->workers); break;
         case 'p': bad = tg_cli_int(cmd, "--parallel", optarg, 1, 1 << 20, &o->parallel);
                   o->parallel_given = 1; break;
@@ -174,6 +165,7 @@ static int parse(int argc, char **argv, options *o) {
         case 't': bad = tg_cli_int(cmd, "--threads", optarg, 0, 1024, &l);
                   o->threads = optarg; break;
         case 'b': bad = tg_cli_int(cmd, "--batch", optarg, 1, 65536, &o->batch); break;
+        case 'j': o->json = 1; break;
         case 'h': help(stdout); return -1;
         default: fprintf(stderr, "Run 'tgsage search --help' for the options.\n");
                  return TG_EXIT_USAGE;
@@ -281,11 +273,9 @@ static int build_config(const options *o, tg_study_config *cfg) {
     return 0;
 }
 
-/* argv of a local worker: this binary's `worker` with the commands given
- * here (a worker takes commands only from its own command line). The URL
- * goes in the environment (TGSAGE_DB), not the argv, so a password in it
- * does not show in ps. */
-static void worker_argv(const options *o, int quiet, char *exe, size_t nexe, char **av) {
+/* ---- what search, rerank and pool share: local workers, stop signals ---- */
+
+void tg_cli_worker_argv(const tg_cli_worker_opts *o, char *exe, size_t nexe, char **av) {
     ssize_t n = readlink("/proc/self/exe", exe, nexe - 1);
     if (n > 0) exe[n] = '\0';
     else snprintf(exe, nexe, "/proc/self/exe");
@@ -297,14 +287,40 @@ static void worker_argv(const options *o, int quiet, char *exe, size_t nexe, cha
     if (o->trainer_cmd) av[k++] = "--trainer-cmd", av[k++] = (char *)o->trainer_cmd;
     if (o->cmd_timeout) av[k++] = "--cmd-timeout", av[k++] = (char *)o->cmd_timeout;
     if (o->threads) av[k++] = "--threads", av[k++] = (char *)o->threads;
-    if (quiet) av[k++] = "--quiet";
+    if (o->quiet) av[k++] = "--quiet";
     av[k] = NULL;
 }
+
+int tg_cli_worker_env(const char *cmd, const char *url) {
+    if (setenv("TGSAGE_DB", url, 1) == 0) return 0;
+    fprintf(stderr, "tgsage %s: cannot set TGSAGE_DB: %s\n", cmd, strerror(errno));
+    return TG_EXIT_FAIL;
+}
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { g_stop = sig; }
+
+volatile sig_atomic_t *tg_cli_stop_catch(void) {
+    g_stop = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;   /* no SA_RESTART: waits end at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return &g_stop;
+}
+
+void tg_cli_stop_release(void) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+}
+
+/* ---- search ---------------------------------------------------------------- */
 
 static void summary(const options *o, const tg_search_progress *p, int stopped) {
     char url[1024], el[32];
     tg_url_redact(o->db, url, sizeof url);
-    fmt_time(p->elapsed_s, el, sizeof el);
+    tg_progress_time(p->elapsed_s, el, sizeof el);
     printf("study '%s': %lld of %lld trials complete, %lld failed, %lld proposals, %s%s\n",
            o->study, (long long)p->complete, (long long)p->trials, (long long)p->failed,
            (long long)p->proposals, el, stopped ? " (stopped; the same command resumes)" : "");
@@ -314,6 +330,26 @@ static void summary(const options *o, const tg_search_progress *p, int stopped) 
     else
         printf("no trial complete yet; cost %lld examples trained\n", (long long)p->examples);
     printf("see the results: tgsage best --db '%s' --study %s\n", url, o->study);
+}
+
+static int print_json(const options *o, const tg_search_progress *p, int stopped) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return TG_EXIT_FAIL;
+    cJSON_AddStringToObject(j, "study", o->study);
+    cJSON_AddStringToObject(j, "status", stopped ? "stopped" : "done");
+    cJSON_AddNumberToObject(j, "trials", (double)p->trials);
+    cJSON_AddNumberToObject(j, "complete", (double)p->complete);
+    cJSON_AddNumberToObject(j, "failed", (double)p->failed);
+    cJSON_AddNumberToObject(j, "proposals", (double)p->proposals);
+    tg_cli_json_num(j, "best", p->best);
+    cJSON_AddNumberToObject(j, "best_number", isfinite(p->best) ? (double)p->best_number : -1);
+    cJSON_AddNumberToObject(j, "examples", (double)p->examples);
+    cJSON_AddNumberToObject(j, "seconds", p->elapsed_s);
+    char *s = cJSON_PrintUnformatted(j);
+    if (s) printf("%s\n", s);
+    free(s);
+    cJSON_Delete(j);
+    return s ? 0 : TG_EXIT_FAIL;
 }
 
 int tg_cmd_search(int argc, char **argv) {
@@ -328,37 +364,38 @@ int tg_cmd_search(int argc, char **argv) {
     if ((code = build_config(&o, &c.cfg))) return code;
     tg_error err;
     if (tg_explorer_defaults(o.algo, &c.explorer, &err) != TG_OK) return TG_EXIT_USAGE;
-    display disp = {isatty(2), 0};
-    char exe[4096], *av[24];
-    worker_argv(&o, disp.tty, exe, sizeof exe, av);
-    if (setenv("TGSAGE_DB", o.db, 1) != 0) {   /* the local workers' URL */
-        fprintf(stderr, "tgsage search: cannot set TGSAGE_DB: %s\n", strerror(errno));
-        return TG_EXIT_FAIL;
+    if (o.tpe_startup && strcmp(o.algo, "tpe") != 0) {
+        fprintf(stderr, "tgsage search: --tpe-startup is an option of --algo tpe, not %s\n",
+                o.algo);
+        return TG_EXIT_USAGE;
     }
+    if (o.tpe_startup) c.explorer.tpe_startup = (int)o.tpe_startup;
+    tg_progress disp;
+    tg_progress_init(&disp, "search");
+    char exe[4096], *av[TG_CLI_WORKER_ARGV_MAX];
+    tg_cli_worker_opts wo = {o.study, o.objective_cmd, o.trainer_cmd, o.cmd_timeout,
+                             o.threads, disp.tty};
+    tg_cli_worker_argv(&wo, exe, sizeof exe, av);
+    if ((code = tg_cli_worker_env("search", o.db))) return code;
     c.url = o.db;
     c.study = o.study;
     c.teacher_path = o.objective_cmd ? NULL : o.teacher;
     c.workers = (int)o.workers;
     c.worker_argv = av;
-    c.stop = &g_stop;
+    c.stop = tg_cli_stop_catch();
     c.progress = on_progress;
-    c.log = on_log;
+    c.log = tg_progress_log_fn;
     c.user = &disp;
-    g_stop = 0;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;   /* no SA_RESTART: waits end at once */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     tg_search_progress fin;
     tg_status st = tg_search_run(&c, &fin, &err);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    if (disp.drawn) fputc('\n', stderr);
+    tg_cli_stop_release();
+    tg_progress_end(&disp);
     if (st != TG_OK) {
         fprintf(stderr, "tgsage search: %s\n", err.msg);
         return TG_EXIT_FAIL;
     }
-    summary(&o, &fin, g_stop != 0);
-    return fflush(stdout) == 0 ? TG_EXIT_OK : TG_EXIT_FAIL;
+    int stopped = *c.stop != 0;
+    if (o.json) code = print_json(&o, &fin, stopped);
+    else summary(&o, &fin, stopped);
+    return code == 0 && fflush(stdout) == 0 ? TG_EXIT_OK : TG_EXIT_FAIL;
 }

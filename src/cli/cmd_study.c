@@ -1,7 +1,9 @@
 /* cmd_study.c - reading a study's database: `tgsage status` (every study
- * or one, with its counts) and `tgsage best` (the k best complete trials,
- * with their genomes' sizes), plus what `tgsage trials` shares with them:
- * opening the database and finding the study. */
+ * or one, with its counts and the study a rerank reranks) and `tgsage best`
+ * (the k best complete trials, with their genomes' sizes, and for a rerank
+ * study each trial's original beside it), plus what `tgsage trials` and the
+ * other study commands share: opening the database and finding the study,
+ * the input shape of a study's data. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <math.h>
@@ -40,9 +42,11 @@ static void status_help(FILE *f) {
     fprintf(f,
 "usage: tgsage status --db URL [--study NAME] [--json]\n"
 "\n"
-"Every study of the database (or one): its algorithm, space and score, its\n"
-"trials complete, running, waiting and failed out of its budget, the best\n"
-"score and trial, and the cost in examples trained.\n"
+"Every study of the database (or one): its algorithm (a search's, or rerank\n"
+"and pool for the studies of tgsage rerank and tgsage pool), space, score and\n"
+"training budget in epochs, its trials complete, running, waiting and failed\n"
+"out of its budget, the best score and trial, the cost in examples trained,\n"
+"and for a rerank study the search study it reranks (its parent).\n"
 "\n"
 "options:\n"
 "  --db URL            the database (required)\n"
@@ -51,11 +55,20 @@ static void status_help(FILE *f) {
 "                      name, algo, space, score, alpha, epochs, data, trials,\n"
 "                      parallel, done, complete, running, waiting, failed,\n"
 "                      proposals, best (null when none), best_number (-1),\n"
-"                      examples, created\n"
+"                      examples, created, parent (the parent study's name,\n"
+"                      null when none) and, for a pool, at (its premature\n"
+"                      points)\n"
 "  -h, --help          show this help\n");
 }
 
-static cJSON *study_json(const tg_study *s, const tg_study_counts *n) {
+/* The name of study id among list[0..n) ("?" when missing). */
+static const char *name_of(const tg_study *list, int n, int64_t id) {
+    for (int i = 0; i < n; i++)
+        if (list[i].id == id) return list[i].name;
+    return "?";
+}
+
+static cJSON *study_json(const tg_study *s, const tg_study_counts *n, const char *parent) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
     cJSON_AddStringToObject(j, "name", s->name);
@@ -77,6 +90,13 @@ static cJSON *study_json(const tg_study *s, const tg_study_counts *n) {
     cJSON_AddNumberToObject(j, "best_number", (double)n->best_number);
     cJSON_AddNumberToObject(j, "examples", (double)n->examples);
     tg_cli_json_num(j, "created", s->created);
+    if (parent) cJSON_AddStringToObject(j, "parent", parent);
+    else cJSON_AddNullToObject(j, "parent");
+    if (s->cfg.nat > 0) {
+        cJSON *at = cJSON_AddArrayToObject(j, "at");
+        for (int i = 0; i < s->cfg.nat; i++)
+            cJSON_AddItemToArray(at, cJSON_CreateNumber(s->cfg.at[i]));
+    }
     return j;
 }
 
@@ -107,43 +127,46 @@ int tg_cmd_status(int argc, char **argv) {
     int n = 0, code = tg_cli_open_study("status", url, name, &t, &one);
     if (code) return code;
     tg_error err;
-    if (name) list = &one, n = 1;
-    else if (tg_study_list(t, &list, &n, &err) != TG_OK) {
+    /* every study, also to name a parent */
+    if (tg_study_list(t, &list, &n, &err) != TG_OK) {
         fprintf(stderr, "tgsage status: %s\n", err.msg);
         tg_tracker_close(t);
         return TG_EXIT_FAIL;
     }
     if (!json && n == 0) printf("no studies in %s\n", tg_tracker_url(t));
     if (!json && n > 0)
-        printf("%-20s %-9s %-24s %-9s %8s %7s %7s %6s %5s %12s %10s\n", "study", "algo", "space",
-               "score", "complete", "running", "waiting", "failed", "done", "best", "examples");
+        printf("%-20s %-9s %-24s %-9s %7s %8s %7s %7s %6s %5s %12s %12s  %s\n", "study", "algo",
+               "space", "score", "epochs", "complete", "running", "waiting", "failed", "done",
+               "best", "examples", "parent");
     for (int i = 0; i < n && code == 0; i++) {
+        const tg_study *s = &list[i];
+        if (name && s->id != one.id) continue;
         tg_study_counts c;
-        if (tg_study_counts_get(t, list[i].id, &c, &err) != TG_OK) {
+        if (tg_study_counts_get(t, s->id, &c, &err) != TG_OK) {
             fprintf(stderr, "tgsage status: %s\n", err.msg);
             code = TG_EXIT_FAIL;
             break;
         }
+        const char *parent = s->parent >= 0 ? name_of(list, n, s->parent) : NULL;
         if (json) {
-            cJSON *j = study_json(&list[i], &c);
-            char *s = j ? cJSON_PrintUnformatted(j) : NULL;
-            if (s) printf("%s\n", s);
+            cJSON *j = study_json(s, &c, parent);
+            char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+            if (text) printf("%s\n", text);
             else code = TG_EXIT_FAIL;
-            free(s);
+            free(text);
             cJSON_Delete(j);
             continue;
         }
         char comp[48], best[48];
-        snprintf(comp, sizeof comp, "%lld/%lld", (long long)c.complete,
-                 (long long)list[i].cfg.trials);
+        snprintf(comp, sizeof comp, "%lld/%lld", (long long)c.complete, (long long)s->cfg.trials);
         if (isfinite(c.best)) snprintf(best, sizeof best, "%.4f #%lld", c.best, (long long)c.best_number);
         else snprintf(best, sizeof best, "-");
-        printf("%-20s %-9s %-24s %-9s %8s %7lld %7lld %6lld %5s %12s %10lld\n", list[i].name,
-               list[i].cfg.algo, list[i].cfg.space, list[i].cfg.score, comp,
+        printf("%-20s %-9s %-24s %-9s %7.3g %8s %7lld %7lld %6lld %5s %12s %12lld  %s\n", s->name,
+               s->cfg.algo, s->cfg.space, s->cfg.score, s->cfg.epochs, comp,
                (long long)c.running, (long long)c.waiting, (long long)c.failed,
-               list[i].done ? "yes" : "no", best, (long long)c.examples);
+               s->done ? "yes" : "no", best, (long long)c.examples, parent ? parent : "-");
     }
-    if (!name) free(list);
+    free(list);
     tg_tracker_close(t);
     if (fflush(stdout) != 0) code = TG_EXIT_FAIL;
     return code;
@@ -157,7 +180,9 @@ static void best_help(FILE *f) {
 "\n"
 "The K complete trials of highest score (ties: the earlier trial first):\n"
 "rank, trial number, score, P, TG, parameters and multiply-adds of the\n"
-"network for the study's data, and the genome's hash.\n"
+"network for the study's data, and the genome's hash. For a rerank study\n"
+"(tgsage rerank) each trial's original in the search (parent) is shown with\n"
+"its score there, beside the reranked one.\n"
 "\n"
 "options:\n"
 "  --db URL            the database (required)\n"
@@ -165,14 +190,34 @@ static void best_help(FILE *f) {
 "  --k K               how many [5]\n"
 "  --json              one JSON object per trial per line, with the genome as\n"
 "                      an object: save one with jq '.genome' and train it with\n"
-"                      tgsage train --genome FILE\n"
+"                      tgsage train --genome FILE; a rerank study's also\n"
+"                      have parent, parent_score and parent_p\n"
 "  -h, --help          show this help\n");
 }
 
-/* The images a study's networks see, from its data spec (for the sizes
- * only: 1x28x28 for the MNISTs, 3x32x32 otherwise; 100 or 20 classes for
- * CIFAR-100). */
-static void input_shape(const char *data, int *c, int *h, int *w, int *classes) {
+/* A rerank study's parent trials (by number; *out NULL when s has no
+ * parent). 0 or the exit code after printing why. */
+static int parent_trials(tg_tracker *t, const tg_study *s, tg_trial **out, int64_t *n) {
+    *out = NULL, *n = 0;
+    if (s->parent < 0) return 0;
+    tg_error err;
+    if (tg_trial_list(t, s->parent, out, n, &err) == TG_OK) return 0;
+    fprintf(stderr, "tgsage best: the parent of study '%s': %s\n", s->name, err.msg);
+    return TG_EXIT_FAIL;
+}
+
+static const tg_trial *trial_number(const tg_trial *tr, int64_t n, int64_t number) {
+    for (int64_t i = 0; i < n; i++)
+        if (tr[i].number == number) return &tr[i];
+    return NULL;
+}
+
+static void fmt_num(char *buf, size_t n, int digits, double v) {
+    if (isfinite(v)) snprintf(buf, n, "%.*g", digits, v);
+    else snprintf(buf, n, "-");
+}
+
+void tg_cli_input_shape(const char *data, int *c, int *h, int *w, int *classes) {
     *c = 3, *h = 32, *w = 32, *classes = 10;
     if (!strcmp(data, "fashion-mnist") || !strncmp(data, "mnist", 5)) *c = 1, *h = *w = 28;
     if (!strncmp(data, "cifar100:", 9)) {
@@ -212,18 +257,22 @@ int tg_cmd_best(int argc, char **argv) {
     int code = tg_cli_open_study("best", url, name, &t, &study);
     if (code) return code;
     tg_error err;
-    tg_trial *tr = NULL;
-    int64_t n = 0;
+    tg_trial *tr = NULL, *par = NULL;
+    int64_t n = 0, npar = 0;
     if (tg_trial_best(t, study.id, (int)k, &tr, &n, &err) != TG_OK) {
         fprintf(stderr, "tgsage best: %s\n", err.msg);
         tg_tracker_close(t);
         return TG_EXIT_FAIL;
     }
+    code = parent_trials(t, &study, &par, &npar);
+    int rerank = study.parent >= 0;
     int c, h, w, classes;
-    input_shape(study.cfg.data, &c, &h, &w, &classes);
-    if (!json)
-        printf("%4s %6s %10s %8s %8s %10s %12s  %s\n", "rank", "trial", "score", "p", "tg",
-               "params", "macs", "hash");
+    tg_cli_input_shape(study.cfg.data, &c, &h, &w, &classes);
+    if (!json && code == 0) {
+        printf("%4s %6s ", "rank", "trial");
+        if (rerank) printf("%6s %12s ", "parent", "parent-score");
+        printf("%10s %8s %8s %10s %12s  %s\n", "score", "p", "tg", "params", "macs", "hash");
+    }
     for (int64_t i = 0; i < n && code == 0; i++) {
         tg_genome_stats gs = {-1, -1, -1, 0, 0};
         tg_genome *g = tg_genome_parse(tr[i].genome ? tr[i].genome : "", NULL, &err);
@@ -233,6 +282,7 @@ int tg_cmd_best(int argc, char **argv) {
         }
         tg_genome_free(g);
         if (code) break;
+        const tg_trial *pt = rerank ? trial_number(par, npar, tr[i].parent) : NULL;
         if (json) {
             cJSON *j = cJSON_CreateObject();
             cJSON_AddNumberToObject(j, "rank", (double)(i + 1));
@@ -240,6 +290,11 @@ int tg_cmd_best(int argc, char **argv) {
             tg_cli_json_num(j, "score", tr[i].score);
             tg_cli_json_num(j, "p", tr[i].p);
             tg_cli_json_num(j, "tg", tr[i].tg);
+            if (rerank) {
+                cJSON_AddNumberToObject(j, "parent", (double)tr[i].parent);
+                tg_cli_json_num(j, "parent_score", pt ? pt->score : NAN);
+                tg_cli_json_num(j, "parent_p", pt ? pt->p : NAN);
+            }
             cJSON_AddNumberToObject(j, "params", (double)gs.params);
             cJSON_AddNumberToObject(j, "macs", (double)gs.macs);
             cJSON_AddNumberToObject(j, "examples", (double)tr[i].examples);
@@ -253,16 +308,19 @@ int tg_cmd_best(int argc, char **argv) {
             free(s);
             cJSON_Delete(j);
         } else {
-            char p[24] = "-", tg[24] = "-";
-            if (isfinite(tr[i].p)) snprintf(p, sizeof p, "%.4g", tr[i].p);
-            if (isfinite(tr[i].tg)) snprintf(tg, sizeof tg, "%.4g", tr[i].tg);
-            printf("%4lld %6lld %10.6g %8s %8s %10lld %12lld  %s\n", (long long)(i + 1),
-                   (long long)tr[i].number, tr[i].score, p, tg, (long long)gs.params,
-                   (long long)gs.macs, tr[i].hash);
+            char p[24], tgv[24], ps[24];
+            fmt_num(p, sizeof p, 4, tr[i].p);
+            fmt_num(tgv, sizeof tgv, 4, tr[i].tg);
+            fmt_num(ps, sizeof ps, 6, pt ? pt->score : NAN);
+            printf("%4lld %6lld ", (long long)(i + 1), (long long)tr[i].number);
+            if (rerank) printf("%6lld %12s ", (long long)tr[i].parent, ps);
+            printf("%10.6g %8s %8s %10lld %12lld  %s\n", tr[i].score, p, tgv,
+                   (long long)gs.params, (long long)gs.macs, tr[i].hash);
         }
     }
-    if (!json && n == 0) printf("no complete trial in study '%s' yet\n", name);
+    if (!json && n == 0 && code == 0) printf("no complete trial in study '%s' yet\n", name);
     tg_trials_free(tr, n);
+    tg_trials_free(par, npar);
     tg_tracker_close(t);
     if (fflush(stdout) != 0) code = TG_EXIT_FAIL;
     return code;

@@ -1,14 +1,17 @@
 /* cmd_teacher.c - `tgsage teacher`: a teacher file from a trained network's
  * layers, from external features (brain recordings, grouped into regions),
  * or from precomputed RDMs. The work is the library's (evaluator.h,
- * teacher.h); this file reads the inputs and reports. */
+ * teacher.h); this file reads the inputs and reports, with its stages on
+ * the progress display of the long commands (progress.h). */
 #include <cjson/cJSON.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "tgsage/evaluator.h"
 #include "tgsage/fileio.h"
 #include "tgsage/teacher.h"
@@ -51,7 +54,25 @@ static void help(FILE *f, const tg_cli_common *def) {
                        "                      unit, method, images, data, data_fingerprint)");
     fprintf(f,
 "  -o, --out TEACHER   output file (required)\n"
-"  -h, --help          show this help\n");
+"  -h, --help          show this help\n"
+"\n"
+"Its stages go to stderr: one line rewritten in place on a terminal, a log\n"
+"line each when piped.\n");
+}
+
+/* A stage of the work: rewritten in place on a terminal, a log line when
+ * piped. */
+static void stage(tg_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void stage(tg_progress *p, const char *fmt, ...) {
+    char text[400], el[32];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    tg_progress_time(tg_progress_elapsed(p), el, sizeof el);
+    if (n >= 0 && (size_t)n < sizeof text)
+        snprintf(text + n, sizeof text - (size_t)n, " | %s", el);
+    tg_progress_show(p, text, -1, 1);
 }
 
 /* Layer name of an RDM file: its base name without .npy */
@@ -64,11 +85,13 @@ static void stem(const char *path, char *out, size_t n) {
 }
 
 static tg_status from_ckpt(const tg_cli_common *com, char *layers, const tg_cli_data *data,
-                           long n, tg_teacher *t, tg_error *err) {
+                           long n, tg_teacher *t, tg_progress *pr, tg_error *err) {
     tg_trained tr;
     tg_dataset val;
+    stage(pr, "loading %s", com->ckpt);
     tg_status st = tg_trained_load(com->ckpt, (int)com->batch, com->backend, &tr, err);
     if (st != TG_OK) return st;
+    stage(pr, "loading the validation split of %s", data->spec);
     if ((st = tg_cli_load_eval_split(data, "val", &tr, &val, err)) != TG_OK) {
         tg_trained_free(&tr);
         return st;
@@ -87,6 +110,8 @@ static tg_status from_ckpt(const tg_cli_common *com, char *layers, const tg_cli_
     if (st == TG_OK) st = tg_teacher_tie(t, &val, val.labels, n, err);
     double *rdms[TG_TEACHER_MAX_LAYERS] = {0};
     int64_t m = 0;
+    if (st == TG_OK) stage(pr, "observing %d layer%s of %s on %ld images", nl, nl == 1 ? "" : "s",
+                           tr.net_spec, n);
     if (st == TG_OK)
         st = tg_observe_rdms(tr.net, nodes, nl, &val, t->images, n, t->unit, t->max_features,
                              t->seed, rdms, &m, err);
@@ -99,7 +124,8 @@ static tg_status from_ckpt(const tg_cli_common *com, char *layers, const tg_cli_
 }
 
 static tg_status from_features(const char *xp, const char *yp, const char *rp,
-                               const tg_cli_data *data, tg_teacher *t, tg_error *err) {
+                               const tg_cli_data *data, tg_teacher *t, tg_progress *pr,
+                               tg_error *err) {
     float *X = NULL;
     int32_t *y = NULL;
     unsigned char *regions = NULL;
@@ -107,6 +133,7 @@ static tg_status from_features(const char *xp, const char *yp, const char *rp,
     int64_t n = 0, f = 0;
     char name[64];
     stem(xp, name, sizeof name);
+    stage(pr, "reading %s", xp);
     tg_status st = tg_cli_read_f32_matrix(xp, &X, &n, &f, err);
     if (st == TG_OK) st = tg_cli_read_labels(yp, n, &y, err);
     if (st == TG_OK && rp) {
@@ -114,11 +141,13 @@ static tg_status from_features(const char *xp, const char *yp, const char *rp,
         if (st == TG_OK && memchr(regions, '\0', rlen))
             st = tg_error_set(err, TG_ERR_FORMAT, "%s: a NUL byte (not JSON text)", rp);
     }
+    if (st == TG_OK) stage(pr, "RDMs of %lld images x %lld units", (long long)n, (long long)f);
     if (st == TG_OK)
         st = tg_teacher_from_recordings(t, X, n, f, y, (const char *)regions, rp, name, err);
     if (st == TG_OK && data->given) {
         /* rows are the first n validation images of --data: prove it by the labels */
         tg_dataset tr, val;
+        stage(pr, "checking the labels against %s", data->spec);
         if ((st = tg_cli_load_data(data, &tr, &val, NULL, err)) == TG_OK) {
             tg_error e;
             if ((st = tg_teacher_tie(t, &val, y, n, &e)) != TG_OK)
@@ -241,10 +270,17 @@ int tg_cmd_teacher(int argc, char **argv) {
     memset(&t, 0, sizeof t);
     t.unit = (tg_rdm_unit)unit, t.method = (tg_sim_method)method;
     t.max_features = k, t.seed = (uint64_t)seed;
-    tg_status st = com.ckpt ? from_ckpt(&com, layers, &data, n, &t, &err)
-                   : xp     ? from_features(xp, yp, rp, &data, &t, &err)
+    tg_progress pr;
+    tg_progress_init(&pr, "teacher");
+    tg_status st = com.ckpt ? from_ckpt(&com, layers, &data, n, &t, &pr, &err)
+                   : xp     ? from_features(xp, yp, rp, &data, &t, &pr, &err)
                             : from_rdms(argv + optind, argc - optind, &t, &err);
-    if (st == TG_OK) st = tg_teacher_save(outp, &t, &err);
+    if (st == TG_OK) {
+        stage(&pr, "saving %s", outp);
+        st = tg_teacher_save(outp, &t, &err);
+    }
+    if (st == TG_OK) stage(&pr, "done: %d layer%s", t.nlayers, t.nlayers == 1 ? "" : "s");
+    tg_progress_end(&pr);
     if (st != TG_OK) {
         fprintf(stderr, "tgsage teacher: %s\n", err.msg);
         tg_teacher_free(&t);

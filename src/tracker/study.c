@@ -221,8 +221,8 @@ static tg_status no_study(tg_tracker *t, int64_t study, tg_error *err) {
                         t->url);
 }
 
-tg_status tg_study_teacher_bytes(tg_tracker *t, int64_t study, void **buf, size_t *n,
-                                 tg_error *err) {
+tg_status tg_study_teacher(tg_tracker *t, int64_t study, void **buf, size_t *n,
+                           tg_error *err) {
     *buf = NULL;
     *n = 0;
     tg_dbv p = tg_dbv_int(study);

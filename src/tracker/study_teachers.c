@@ -2,7 +2,7 @@
  * several teachers"): the study's own in studies.teacher as position 0,
  * the others of a pool in the teachers table from position 1 on.
  *
- * Position 0 stays where schema 1 put it, so tg_study_teacher, the
+ * Position 0 stays where schema 1 put it, so tg_study_teacher_file, the
  * workers' TG and every schema-1 study keep reading the same bytes; its
  * name is studies.teacher_name, NULL (a study opened with a teacher, or
  * one from schema 1) reading as "teacher". Adding takes the study row's
@@ -105,7 +105,7 @@ static tg_status list_tx(tg_db *db, void *user, tg_error *err) {
                       " ORDER BY 1", &id, 1, &l->rows, NULL, err);
 }
 
-tg_status tg_study_teachers(tg_tracker *t, int64_t study, tg_study_teacher **out, int *n,
+tg_status tg_study_teachers(tg_tracker *t, int64_t study, tg_study_teacher_file **out, int *n,
                             tg_error *err) {
     *out = NULL;
     *n = 0;
@@ -116,7 +116,7 @@ tg_status tg_study_teachers(tg_tracker *t, int64_t study, tg_study_teacher **out
         return st;
     }
     int64_t nr = tg_db_nrows(l.rows);
-    tg_study_teacher *a = nr ? calloc((size_t)nr, sizeof *a) : NULL;
+    tg_study_teacher_file *a = nr ? calloc((size_t)nr, sizeof *a) : NULL;
     int k = 0;
     if (nr && !a) st = tg_error_set(err, TG_ERR_NOMEM, "out of memory reading teachers");
     for (; st == TG_OK && k < nr; k++) {
@@ -144,7 +144,7 @@ tg_status tg_study_teachers(tg_tracker *t, int64_t study, tg_study_teacher **out
     return TG_OK;
 }
 
-void tg_study_teachers_free(tg_study_teacher *a, int n) {
+void tg_study_teachers_free(tg_study_teacher_file *a, int n) {
     if (!a) return;
     for (int i = 0; i < n; i++) free(a[i].data);
     free(a);

@@ -1,6 +1,7 @@
 /* search_internal.h - the local worker processes of a search (internal to
- * src/worker/: search.c starts and stops them, search_workers.c keeps
- * them).
+ * src/worker/: search.c and queue.c start and stop them, search_workers.c
+ * keeps them), and the wait of a queued study (queue.c) that rerank.c and
+ * pool.c share.
  *
  * Each worker is fork + execv of the same argv, in the search's process
  * group (a Ctrl-C at the terminal reaches them all) with PR_SET_PDEATHSIG
@@ -36,5 +37,16 @@ int tg_search_pool_alive(const tg_search_pool *p);
  * all), then SIGTERM, wait up to term_s, then SIGKILL and wait. */
 void tg_search_pool_stop(tg_search_pool *p, double grace_s, double term_s);
 void tg_search_pool_free(tg_search_pool *p);
+
+/* The rest of a queued study's life (rerank, pool), once its trials are
+ * queued: reopen it (done reset) when some trial has not ended, run q's
+ * local workers and follow the study until every trial has ended (then it
+ * is marked done) or a stop (then the workers give their trials back and
+ * the study stays open). Expired leases are reaped on the way. When local
+ * workers were asked for and every one has died with no restarts left
+ * while trials still wait and none runs, that is an error (rather than a
+ * wait for ever). *final may be NULL. */
+tg_status tg_queue_follow(const tg_queue_run_config *q, tg_tracker *t, const tg_study *s,
+                          tg_queue_progress *final, tg_error *err);
 
 #endif

@@ -149,7 +149,7 @@ static tg_status load_teacher(tg_wk *w, tg_error *err) {
 
 /* A pool's every teacher, by position. */
 static tg_status load_pool_teachers(tg_wk *w, tg_error *err) {
-    tg_study_teacher *a = NULL;
+    tg_study_teacher_file *a = NULL;
     int n = 0;
     tg_status st = tg_study_teachers(w->t, w->study.id, &a, &n, err);
     if (st != TG_OK) return st;
