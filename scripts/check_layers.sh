@@ -3,7 +3,7 @@
 # checked on every #include of src/ and include/tgsage/:
 #
 #   base < nn, data < infer < rsa, space < trainer, evaluator, explorer,
-#   export < tracker < worker < cli
+#   export < tracker < worker, analysis < report < cli
 #
 # A file may include headers of its own layer and of lower ones, never of a
 # peer (nn and data know nothing of each other; the evaluator does not
@@ -26,10 +26,11 @@ declare -A RANK=(
     [rsa]=3 [space]=3
     [trainer]=4 [evaluator]=4 [explorer]=4 [export]=4
     [tracker]=5
-    [worker]=6
-    [cli]=7
+    [worker]=6 [analysis]=6
+    [report]=7
+    [cli]=8
 )
-ORDER="base < nn, data < infer < rsa, space < trainer, evaluator, explorer, export < tracker < worker < cli"
+ORDER="base < nn, data < infer < rsa, space < trainer, evaluator, explorer, export < tracker < worker, analysis < report < cli"
 
 # public header -> the layer of its code
 declare -A HEADER=(
@@ -45,6 +46,8 @@ declare -A HEADER=(
     [export.h]=export
     [tracker.h]=tracker
     [worker.h]=worker
+    [analysis.h]=analysis
+    [report.h]=report
 )
 EXPLORER_MAY="space.h genome.h error.h rng.h explorer.h"
 
