@@ -42,6 +42,7 @@ int tg_cmd_best(int argc, char **argv);
 int tg_cmd_rerank(int argc, char **argv);
 int tg_cmd_pool(int argc, char **argv);
 int tg_cmd_analyze(int argc, char **argv);
+int tg_cmd_report(int argc, char **argv);
 
 /* Parse a number option or print "tgsage CMD: --OPT: ..." and return -1. */
 int tg_cli_int(const char *cmd, const char *opt, const char *text, long lo,

@@ -28,6 +28,8 @@ static const tg_command COMMANDS[] = {
     {"pool", "train a pool of architectures, recording P and TG at premature points",
      tg_cmd_pool},
     {"analyze", "which early signal of a pool predicts mature accuracy", tg_cmd_analyze},
+    {"report", "one self-contained HTML file of a database's studies (--watch follows)",
+     tg_cmd_report},
     {"worker", "train and score the trials of a study, from any machine", tg_cmd_worker},
     {"status", "the studies of a database and their progress", tg_cmd_status},
     {"trials", "every trial of a study as JSON lines or CSV", tg_cmd_trials},
