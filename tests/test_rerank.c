@@ -155,6 +155,9 @@ static void test_usage_and_refusals(void **state) {
     snprintf(a, sizeof a, "rerank --db %s --study s1 --top 9 --epochs 2 --objective-cmd '%s'",
              g_url, g_obj1);
     tu_expect(a, 1, "8 complete trials");
+    snprintf(a, sizeof a, "rerank --db %s --study s1 --top 1 --epochs 2 --train-limit 100 "
+             "--into s1.tl --objective-cmd '%s'", g_url, g_obj1);
+    tu_expect(a, 1, "--train-limit is for a study that trains");
     /* search --json: one object on stdout at the end */
     snprintf(a, sizeof a, "search --db %s --study s0 --space layerwise:4 --algo random "
              "--trials 2 --workers 1 --objective-cmd '%s' --json", g_url, g_obj);
@@ -350,7 +353,7 @@ static void test_best_and_status(void **state) {
 static void test_workers_gone(void **state) {
     (void)state;
     char *av[] = {"/bin/false", NULL};
-    tg_rerank_config rc = {"s1", "s1.dead", 1, 2.5};
+    tg_rerank_config rc = {"s1", "s1.dead", 1, 2.5, -1};
     tg_queue_run_config q;
     memset(&q, 0, sizeof q);
     q.url = g_url;

@@ -201,6 +201,32 @@ static void test_search_rerank(void **state) {
     char want[128];
     snprintf(want, sizeof want, "total %lld examples", (long long)(pc.examples + rc.examples));
     assert_non_null(strstr(tu_out, want));
+
+    /* the best trained on another part of the training split: the search's held-out
+     * images, the new part's fingerprint, trained as a worker trains it there */
+    snprintf(a, sizeof a, "rerank --db %s --study s --top 1 --epochs 0.3 --train-limit %d "
+             "--into s.half --workers 1 --threads 1", g_url, LIMIT / 2);
+    tu_expect(a, 0, "x 0.3 epochs of 500 images");
+    tg_study hs;
+    tg_trial *ht;
+    int64_t nh;
+    assert_int_equal(tg_tracker_open(g_url, &t, &err), TG_OK);
+    assert_int_equal(tg_study_get(t, "s.half", &hs, &err), TG_OK);
+    assert_int_equal(tg_trial_list(t, hs.id, &ht, &nh, &err), TG_OK);
+    tg_tracker_close(t);
+    assert_int_equal(hs.cfg.train_limit, LIMIT / 2);
+    assert_true(hs.cfg.nval == ps.cfg.nval && hs.cfg.seed == ps.cfg.seed);
+    assert_string_not_equal(hs.cfg.fingerprint, ps.cfg.fingerprint);
+    assert_int_equal(nh, 1);
+    assert_int_equal(ht[0].parent, best[0].number);
+    tg_dataset half, hval;
+    assert_int_equal(tg_split_load("fashion-mnist", NVAL, ps.cfg.seed, LIMIT / 2, 0, &half,
+                                   &hval, NULL, &err), TG_OK);
+    assert_string_equal(half.fingerprint, hs.cfg.fingerprint);
+    retrain(&hs, &ht[0], &half, &hval);
+    tg_trials_free(ht, nh);
+    tg_dataset_free(&half);
+    tg_dataset_free(&hval);
     tg_trials_free(best, nb);
     tg_trials_free(rt, nr);
     tg_dataset_free(&train);

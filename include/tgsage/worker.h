@@ -155,6 +155,10 @@ typedef struct {
     const char *into;             /* the rerank study's name; NULL: "<study>.rerank" */
     int top;                      /* K: the K complete trials of highest score */
     double epochs;                /* E2 */
+    int64_t train_limit;          /* training images of the rerank: -1 the search's, 0
+                                   * all, N the first N; the held-out split stays the
+                                   * search's (the study's fingerprint is that of the
+                                   * new training part, so the data is loaded) */
 } tg_rerank_config;
 
 /* Rerank: create (or reopen) the rerank study (the parent's configuration

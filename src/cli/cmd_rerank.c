@@ -33,6 +33,9 @@ static void help(FILE *f) {
 "  --top K             how many of its best complete trials (required)\n"
 "  --epochs E2         the longer training budget (required)\n"
 "  --into NAME2        the rerank study's name [NAME.rerank]\n"
+"  --train-limit N     train on the first N images of the search's training\n"
+"                      part, 0: all of it (the held-out images stay the\n"
+"                      search's) [the search's]\n"
 "  --workers N         local worker processes, 0: only workers from elsewhere [1]\n"
 "  --threads T         threads of each local worker, 0 = all cores [0]\n"
 "  --objective-cmd CMD for a search scored by an objective command (and only\n"
@@ -58,7 +61,7 @@ static void help(FILE *f) {
 
 typedef struct {
     const char *db, *study, *into, *objective_cmd, *trainer_cmd, *cmd_timeout, *threads;
-    long top, workers;
+    long top, workers, train_limit;
     double epochs;
     int json;
     char name[160];      /* the rerank study */
@@ -70,7 +73,7 @@ static int parse(int argc, char **argv, options *o) {
         {"epochs", 1, 0, 'e'},   {"into", 1, 0, 'i'},          {"workers", 1, 0, 'w'},
         {"threads", 1, 0, 't'},  {"objective-cmd", 1, 0, 'o'}, {"trainer-cmd", 1, 0, 'c'},
         {"cmd-timeout", 1, 0, 'C'}, {"json", 0, 0, 'j'},       {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"train-limit", 1, 0, 'T'}, {0, 0, 0, 0}};
     const char *cmd = "rerank";
     int ch;
     optind = 1;
@@ -84,6 +87,8 @@ static int parse(int argc, char **argv, options *o) {
         case 'K': bad = tg_cli_int(cmd, "--top", optarg, 1, 1 << 20, &o->top); break;
         case 'e': bad = tg_cli_double(cmd, "--epochs", optarg, 1e-6, 1e6, &o->epochs); break;
         case 'i': o->into = optarg; break;
+        case 'T': bad = tg_cli_int(cmd, "--train-limit", optarg, 0, 1L << 40, &o->train_limit);
+                  break;
         case 'w': bad = tg_cli_int(cmd, "--workers", optarg, 0, 1024, &o->workers); break;
         case 't': bad = tg_cli_int(cmd, "--threads", optarg, 0, 1024, &l);
                   o->threads = optarg; break;
@@ -235,9 +240,16 @@ static void print_table(const result *r, int stopped) {
                (long long)params_of(&r->parent, a->genome));
     }
     int64_t m1 = r->pc.complete + r->pc.failed, m2 = r->rc.complete + r->rc.failed;
+    char on[96] = "";
+    if (r->rr.cfg.train_limit != r->parent.cfg.train_limit) {
+        if (r->rr.cfg.train_limit > 0)
+            snprintf(on, sizeof on, " of %lld images", (long long)r->rr.cfg.train_limit);
+        else
+            snprintf(on, sizeof on, " of the whole training part");
+    }
     printf("cost: search %lld trials x %g epochs = %lld examples; rerank %lld trials x %g "
-           "epochs = %lld examples; total %lld examples\n", (long long)m1, r->parent.cfg.epochs,
-           (long long)r->pc.examples, (long long)m2, r->rr.cfg.epochs,
+           "epochs%s = %lld examples; total %lld examples\n", (long long)m1,
+           r->parent.cfg.epochs, (long long)r->pc.examples, (long long)m2, r->rr.cfg.epochs, on,
            (long long)r->rc.examples, (long long)(r->pc.examples + r->rc.examples));
 }
 
@@ -286,6 +298,7 @@ int tg_cmd_rerank(int argc, char **argv) {
     options o;
     memset(&o, 0, sizeof o);
     o.workers = 1;
+    o.train_limit = -1;   /* the search's */
     int code = parse(argc, argv, &o);
     if (code) return code < 0 ? TG_EXIT_OK : code;
     if ((code = check_parent(&o))) return code;
@@ -296,7 +309,7 @@ int tg_cmd_rerank(int argc, char **argv) {
                              o.threads, disp.tty};
     tg_cli_worker_argv(&wo, exe, sizeof exe, av);
     if ((code = tg_cli_worker_env("rerank", o.db))) return code;
-    tg_rerank_config rc = {o.study, o.name, (int)o.top, o.epochs};
+    tg_rerank_config rc = {o.study, o.name, (int)o.top, o.epochs, o.train_limit};
     tg_queue_run_config q;
     memset(&q, 0, sizeof q);
     q.url = o.db;

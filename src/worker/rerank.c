@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "search_internal.h"
+#include "tgsage/trainer.h"
 
 static tg_status check(const tg_rerank_config *rc, char *name, size_t n, tg_error *err) {
     if (!rc->study || !rc->study[0])
@@ -48,6 +49,25 @@ static tg_status read_parent(tg_tracker *t, const tg_rerank_config *rc, tg_study
     return TG_OK;
 }
 
+/* A training budget on another part of the training split: the same
+ * held-out images (data, nval, seed), the fingerprint of the new part. */
+static tg_status retarget(tg_study_config *cfg, int64_t train_limit, tg_error *err) {
+    if (train_limit < 0 || train_limit == cfg->train_limit) return TG_OK;
+    if (!cfg->fingerprint[0])
+        return tg_error_set(err, TG_ERR_ARG, "rerank: --train-limit is for a study that "
+                            "trains its candidates, not one scored by an objective command");
+    tg_dataset train, val;
+    tg_error e;
+    if (tg_split_load(cfg->data, cfg->nval, cfg->seed, train_limit, 0, &train, &val, NULL,
+                      &e) != TG_OK)
+        return tg_error_set(err, e.status, "rerank: %s", e.msg);
+    snprintf(cfg->fingerprint, sizeof cfg->fingerprint, "%s", train.fingerprint);
+    cfg->train_limit = train_limit;
+    tg_dataset_free(&train);
+    tg_dataset_free(&val);
+    return TG_OK;
+}
+
 /* Create or reopen the rerank study, linked to the parent. */
 static tg_status open_rerank(tg_tracker *t, const tg_rerank_config *rc,
                              const tg_queue_run_config *q, const tg_study *parent,
@@ -59,7 +79,8 @@ static tg_status open_rerank(tg_tracker *t, const tg_rerank_config *rc,
     cfg.parallel = q->workers > 1 ? q->workers : 1;
     void *teacher = NULL;
     size_t nteacher = 0;
-    tg_status st = TG_OK;
+    tg_status st = retarget(&cfg, rc->train_limit, err);
+    if (st != TG_OK) return st;
     if (parent->has_teacher &&
         (st = tg_study_teacher(t, parent->id, &teacher, &nteacher, err)) != TG_OK)
         return st;
