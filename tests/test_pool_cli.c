@@ -361,6 +361,13 @@ static void test_cli(void **state) {
     snprintf(a, sizeof a, "pool --db %s --study p2 --space layerwise:4 --n 4 --teacher %s "
              "%s --at x", g_url, g_ta, common);
     tu_expect(a, 2, "--at");
+    /* the split is the study's: seeded by --seed, scored on all of it */
+    snprintf(a, sizeof a, "pool --db %s --study p2 --space layerwise:4 --n 4 --teacher %s "
+             "%s --split-seed %d", g_url, g_ta, common, SEED + 1);
+    tu_expect(a, 2, "--split-seed: a study's validation split is seeded by its --seed");
+    snprintf(a, sizeof a, "pool --db %s --study p2 --space layerwise:4 --n 4 --teacher %s "
+             "%s --val-limit 10", g_url, g_ta, common);
+    tu_expect(a, 2, "--val-limit: the workers score on the whole validation split");
     /* a teacher of another split: refused before anything is queued */
     snprintf(a, sizeof a, "pool --db %s --study p2 --space layerwise:4 --n 4 --teacher %s "
              "--teacher %s %s", g_url, g_ta, g_tc, common);

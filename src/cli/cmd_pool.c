@@ -147,17 +147,7 @@ static int parse(int argc, char **argv, options *o) {
         fprintf(stderr, "tgsage pool: %s is required (see tgsage pool --help)\n", missing);
         return TG_EXIT_USAGE;
     }
-    if (o->data.split_seed != 0 && o->data.split_seed != o->seed) {
-        fprintf(stderr, "tgsage pool: --split-seed: a study's validation split is seeded by "
-                "its --seed (%ld)\n", o->seed);
-        return TG_EXIT_USAGE;
-    }
-    if (o->data.val_limit != 0) {
-        fprintf(stderr, "tgsage pool: --val-limit: the workers score on the whole validation "
-                "split\n");
-        return TG_EXIT_USAGE;
-    }
-    return 0;
+    return tg_cli_study_split_check("pool", &o->data, o->seed);
 }
 
 static int parse_at(const char *text, tg_study_config *cfg) {

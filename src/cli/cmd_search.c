@@ -197,19 +197,7 @@ static int parse(int argc, char **argv, options *o) {
         fprintf(stderr, "tgsage search: --score p+tg needs --teacher (or --score p)\n");
         return TG_EXIT_USAGE;
     }
-    /* the workers hold out the split seeded by the study's seed and score
-     * on all of it: nothing else is recorded in a study */
-    if (o->data.split_seed != 0 && o->data.split_seed != o->seed) {
-        fprintf(stderr, "tgsage search: --split-seed: a study's validation split is seeded "
-                "by its --seed (%ld)\n", o->seed);
-        return TG_EXIT_USAGE;
-    }
-    if (o->data.val_limit != 0) {
-        fprintf(stderr, "tgsage search: --val-limit: the workers score on the whole "
-                "validation split\n");
-        return TG_EXIT_USAGE;
-    }
-    return 0;
+    return tg_cli_study_split_check("search", &o->data, o->seed);
 }
 
 /* The study's config from the options; the data is loaded (for its
@@ -274,6 +262,22 @@ static int build_config(const options *o, tg_study_config *cfg) {
 }
 
 /* ---- what search, rerank and pool share: local workers, stop signals ---- */
+
+/* The workers hold out the split seeded by the study's seed and score on
+ * all of it: nothing else is recorded in a study. */
+int tg_cli_study_split_check(const char *cmd, const tg_cli_data *d, long seed) {
+    if (d->split_seed != 0 && d->split_seed != seed) {
+        fprintf(stderr, "tgsage %s: --split-seed: a study's validation split is seeded by its "
+                "--seed (%ld)\n", cmd, seed);
+        return TG_EXIT_USAGE;
+    }
+    if (d->val_limit != 0) {
+        fprintf(stderr, "tgsage %s: --val-limit: the workers score on the whole validation "
+                "split\n", cmd);
+        return TG_EXIT_USAGE;
+    }
+    return 0;
+}
 
 void tg_cli_worker_argv(const tg_cli_worker_opts *o, char *exe, size_t nexe, char **av) {
     ssize_t n = readlink("/proc/self/exe", exe, nexe - 1);
