@@ -36,10 +36,11 @@ static tg_train_config recipe(const char *net, double epochs, int batch, double 
 }
 
 /* With a constant learning rate the last step's weights move with the
- * order of the examples: seeds 1-5 of the loader's streams gave 0.7605,
- * 0.8295, 0.7710, 0.7770 and 0.8045 (mean 0.789). A single seed's figure
- * sits inside that spread, so the bar is on the mean of three seeds (its
- * noise is 1/sqrt(3) of one seed's), with a floor for each. */
+ * order of the examples and with rounding (seeds 1-5 gave 0.7605 to 0.8295,
+ * and one rounding change in batch norm moved seed 3 from above 0.74 to
+ * 0.739). A cosine schedule ends the run at a learning rate of 0: seeds 1-5
+ * gave 0.8320, 0.8375, 0.8320, 0.8370 and 0.8365 (AMD EPYC Zen 4, 2
+ * threads). The bar is on the mean of three seeds, with a floor for each. */
 static void test_resnet8_learns(void **state) {
     (void)state;
     tg_dataset tr, va;
@@ -48,6 +49,7 @@ static void test_resnet8_learns(void **state) {
     double sum = 0;
     for (uint64_t seed = 1; seed <= 3; seed++) {
         tg_train_config c = recipe("resnet:1", 2, 32, 0.03);
+        c.lr.kind = TG_LR_COSINE;
         c.augment = 0;
         c.seed = seed;
         tg_train_result res;
@@ -58,11 +60,11 @@ static void test_resnet8_learns(void **state) {
                       res.final.val_loss, res.last.img_s);
         assert_int_equal(res.state, TG_RUN_DONE);
         assert_int_equal(res.last.step, 2 * 313);
-        assert_true(res.final.val_acc >= 0.74);
+        assert_true(res.final.val_acc >= 0.81);
         sum += res.final.val_acc;
     }
     print_message("mean held-out accuracy of seeds 1-3: %.4f\n", sum / 3);
-    assert_true(sum / 3 >= 0.78);
+    assert_true(sum / 3 >= 0.825);
     tg_dataset_free(&tr);
     tg_dataset_free(&va);
 }
