@@ -380,6 +380,27 @@ static tg_study_counts counts_of(const char *name) {
     return c;
 }
 
+/* The JSON of the commands reads back bit for bit: cJSON alone writes
+ * 0.1 + 0.2 as 0.3 (15 digits, within an ulp). */
+static void test_json_numbers_exact(void **state) {
+    (void)state;
+    char a[8192];
+    snprintf(a, sizeof a, "search --db %s --study exact --space layerwise:3 --algo random "
+             "--trials 1 --workers 1 --objective-cmd 'cat > /dev/null; echo "
+             "0.30000000000000004' --json", g_url);
+    assert_int_equal(tu_run(a), 0);
+    snprintf(a, sizeof a, "trials --db %s --study exact", g_url);
+    tu_expect(a, 0, "\"score\":0.30000000000000004");
+    int n;
+    cJSON **tr = json_lines(&n);
+    assert_int_equal(n, 1);
+    assert_true(num(tr[0], "score") == 0.1 + 0.2);
+    for (int i = 0; i < n; i++) cJSON_Delete(tr[i]);
+    free(tr);
+    snprintf(a, sizeof a, "best --db %s --study exact --k 1 --json", g_url);
+    tu_expect(a, 0, "\"score\":0.30000000000000004");
+}
+
 static void test_ctrl_c_resume(void **state) {
     (void)state;
     write_objective("slow", 0.4);
@@ -453,6 +474,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_usage),
         cmocka_unit_test(test_search_and_read),
+        cmocka_unit_test(test_json_numbers_exact),
         cmocka_unit_test(test_ctrl_c_resume),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

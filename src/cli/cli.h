@@ -122,7 +122,8 @@ tg_status tg_cli_read_labels(const char *path, int64_t n, int32_t **out, tg_erro
  * is then NULL. */
 int tg_cli_open_study(const char *cmd, const char *url, const char *name, tg_tracker **t,
                       tg_study *study);
-/* A number into a cJSON object, null when not finite. */
+/* A number into a cJSON object, written so that it reads back exactly (a raw
+ * item: for output only), null when not finite. */
 cJSON *tg_cli_json_num(cJSON *obj, const char *key, double v);
 /* The images a study's networks see, from its data spec (for sizes only:
  * 1x28x28 for the MNISTs, 3x32x32 otherwise; 100 or 20 classes for

@@ -32,8 +32,18 @@ int tg_cli_open_study(const char *cmd, const char *url, const char *name, tg_tra
     return 0;
 }
 
+/* cJSON prints a number with 15 digits when that reads back within about
+ * an ulp, not exactly; a score a user compares with the database must read
+ * back bit for bit, so the shortest of 15, 16, 17 digits that does is
+ * written as it is (a raw item: for output only). */
 cJSON *tg_cli_json_num(cJSON *obj, const char *key, double v) {
-    return isfinite(v) ? cJSON_AddNumberToObject(obj, key, v) : cJSON_AddNullToObject(obj, key);
+    if (!isfinite(v)) return cJSON_AddNullToObject(obj, key);
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return cJSON_AddRawToObject(obj, key, buf);
 }
 
 /* ---- status ---------------------------------------------------------------- */
