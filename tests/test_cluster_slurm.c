@@ -187,6 +187,23 @@ static void start_search(ctx *c, const char *url, const char *study, const char 
         _exit(127);
     }
     c->search = p;
+    /* the workers are submitted next: a task that starts before the study
+     * exists exits at once (no study to work on), so wait for the explorer
+     * to have created it */
+    const double t0 = now_s();
+    for (;;) {
+        tg_tracker *t;
+        tg_study s;
+        tg_error err;
+        int found = 0;
+        if (tg_tracker_open(url, &t, &err) == TG_OK) {
+            found = tg_study_get(t, study, &s, &err) == TG_OK;
+            tg_tracker_close(t);
+        }
+        if (found) break;
+        if (now_s() - t0 > 30) fail_msg("the search did not create study %s within 30 s", study);
+        nap(0.05);
+    }
 }
 
 /* 1 while the search runs; once it has exited, its status is kept. */
