@@ -421,6 +421,31 @@ static void test_sigterm_releases(void **state) {
     tg_tracker_close(t);
 }
 
+/* scancel signals the worker and its command at once: a command that prints
+ * a score all the same (here it ignores SIGTERM) must not be taken for a
+ * result; the trial goes back. */
+static void test_stop_during_command_releases(void **state) {
+    (void)state;
+    tg_tracker *t = open_db("term2");
+    study_opts o = {.score = "objective"};
+    int64_t id = new_study(t, "term2", &o, 1);
+    char logpath[512], logtext[65536];
+    snprintf(logpath, sizeof logpath, "%s/term2.log", dir);
+    tg_worker_config c = worker_cfg("term2", "term2", "trap '' TERM; kill -TERM $PPID; echo 7");
+    pid_t w = fork_worker(c, "1", logpath);
+    double took;
+    assert_int_equal(wait_exit(w, 10, &took), 0);
+    read_text(logpath, logtext, sizeof logtext);
+    if (!strstr(logtext, "completed=0 failed=0 fenced=0 released=1 status=0"))
+        fail_msg("the worker's log:\n%s", logtext);
+    int64_t n;
+    tg_trial *tr = trials_of(t, id, &n);
+    assert_int_equal(tr[0].state, TG_TRIAL_WAITING);
+    assert_int_equal(tr[0].attempt, 0);
+    tg_trials_free(tr, n);
+    tg_tracker_close(t);
+}
+
 /* The worker is stopped (SIGSTOP) past its lease; the test takes the trial
  * through the tracker and reports it; the worker, continued, finds its
  * lease lost at its next heartbeat, kills its command and reports nothing. */
@@ -990,6 +1015,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_objective_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_genome, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_releases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_during_command_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_stolen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigstop_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),

@@ -52,13 +52,20 @@ static int failed(const tg_wk *w, const tg_cmd_result *r, const char *what, tg_w
     return 1;
 }
 
-/* A command killed by a signal may be the first sign of our own stop: scancel
- * and a terminal's Ctrl-C signal every process of the job or group at once,
- * and the command can die before the worker's SIGTERM is handled. Then wait
- * up to a second for that stop, so the trial is given back rather than
+/* scancel and a terminal's Ctrl-C signal every process of the job or group
+ * at once, so a stop that arrived while the command ran may have cut the
+ * command short, and a script can print a score all the same (its sleep
+ * killed, the rest run): its result is not trusted, and the trial is given
+ * back. A command killed by a signal may be the first sign of such a stop,
+ * the command dying before the worker's SIGTERM is handled: then wait up
+ * to a second for that stop, so the trial is given back rather than
  * failed. */
 static void settle(tg_wk *w, const tg_cmd_result *r) {
     if (w->lost || w->stopped || !w->c->stop) return;
+    if (*w->c->stop) {
+        w->stopped = 1;
+        return;
+    }
     if (!(r->signaled || (r->exited && r->code > 128))) return;
     for (int i = 0; i < 50 && !*w->c->stop; i++) {
         struct timespec ts = {0, 20 * 1000 * 1000};
