@@ -577,13 +577,17 @@ static void test_scancel_gives_the_trial_back(void **state) {
     if (!strstr(logs[vtask], " 1 given back"))
         fail_msg("the cancelled task's log does not say it gave a trial back:\n%s", logs[vtask]);
 
-    /* 8 objective runs finished, and one more started: the interrupted one */
+    /* 8 objective runs finished, and one more started: the interrupted one.
+     * Whether that one's script got to its "end" line depends on whether the
+     * shell itself died of the signal or only its sleep did (both seen); its
+     * score was not taken either way (the trial went back, above). */
     char path[400];
     snprintf(path, sizeof path, "%s/calls", c->dir);
     char *calls = read_text(path);
     assert_non_null(calls);
     assert_int_equal(count_lines_with(calls, "start "), 9);
-    assert_int_equal(count_lines_with(calls, "end "), 8);
+    int ends = count_lines_with(calls, "end ");
+    if (ends != 8 && ends != 9) fail_msg("%d objective runs ended, want 8 (or 9)", ends);
 
     for (int t = 0; t < NT; t++) {
         char st[64], ec[64];
