@@ -11,6 +11,7 @@
 #ifndef TGSAGE_TEACHER_H
 #define TGSAGE_TEACHER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tgsage/dataset.h"
@@ -40,6 +41,10 @@ tg_status tg_teacher_save(const char *path, const tg_teacher *t, tg_error *err);
 /* *t is overwritten (free a loaded teacher first); zeroed on failure. */
 tg_status tg_teacher_load(const char *path, tg_teacher *t, tg_error *err);
 void tg_teacher_free(tg_teacher *t);
+/* The same from a teacher file's bytes (as a study stores them); `what`
+ * names them in messages. */
+tg_status tg_teacher_load_bytes(const void *buf, size_t n, const char *what, tg_teacher *t,
+                                tg_error *err);
 /* Add a layer (the RDM is copied); m must agree with earlier layers. */
 tg_status tg_teacher_add(tg_teacher *t, const char *name, const double *rdm, int64_t m,
                          tg_error *err);

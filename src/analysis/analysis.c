@@ -40,19 +40,9 @@ void tg_analysis_free(tg_analysis *a) {
 
 /* A teacher file's bytes through a temporary file into tg_teacher_load. */
 static tg_status load_teacher(const tg_study_teacher_file *st, tg_teacher *out, tg_error *err) {
-    const char *dir = getenv("TMPDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tgsage-teacher-XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return tg_error_set(err, TG_ERR_IO, "teacher %s: cannot make a temporary file in %s",
-                            st->name, dir && *dir ? dir : "/tmp");
-    int bad = tg_write_all(fd, st->data, st->n) != 0;
-    bad |= close(fd) != 0;
-    tg_status s = bad ? tg_error_set(err, TG_ERR_IO, "teacher %s: cannot write %s", st->name, path)
-                      : tg_teacher_load(path, out, err);
-    unlink(path);
-    return s;
+    char what[160];
+    snprintf(what, sizeof what, "teacher %s", st->name);
+    return tg_teacher_load_bytes(st->data, st->n, what, out, err);
 }
 
 static tg_status read_teachers(tg_tracker *t, const tg_study *s, tg_analysis *a,

@@ -18,32 +18,16 @@
 
 #define TG_RP_RDM_K 40   /* the trial RDMs' crop (common to the worker) */
 
-/* Teachers are read from files only: through a temporary one. */
+/* The study's own teacher (position 0). */
 static tg_status load_teacher(tg_rp *r, const tg_rp_study *s, tg_teacher *out, tg_error *err) {
     void *buf = NULL;
     size_t n = 0;
     tg_status st = tg_study_teacher(r->t, s->s.id, &buf, &n, err);
     if (st != TG_OK) return st;
-    const char *dir = getenv("TMPDIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tgsage-report-teacher-XXXXXX", dir && dir[0] ? dir : "/tmp");
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        free(buf);
-        return tg_error_set(err, TG_ERR_IO, "cannot create a temporary file %s: %s", path,
-                            strerror(errno));
-    }
-    int ok = tg_write_all(fd, buf, n) == 0;
-    int e = errno;
+    char what[200];
+    snprintf(what, sizeof what, "study %s's teacher", s->s.name);
+    st = tg_teacher_load_bytes(buf, n, what, out, err);
     free(buf);
-    if (close(fd) != 0 && ok) ok = 0, e = errno;
-    if (!ok) {
-        unlink(path);
-        return tg_error_set(err, TG_ERR_IO, "cannot write the teacher to %s: %s", path,
-                            strerror(e));
-    }
-    st = tg_teacher_load(path, out, err);
-    unlink(path);
     return st;
 }
 

@@ -2,10 +2,13 @@
 #include "tgsage/teacher.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "tgsage/fileio.h"
 #include "tgsage/tensorfile.h"
 
 void tg_teacher_free(tg_teacher *t) {
@@ -166,4 +169,26 @@ tg_status tg_teacher_check_data(const tg_teacher *t, const tg_dataset *d, tg_err
                                 "teacher image %lld (index %d) does not match %s", (long long)i,
                                 t->images[i], d->source);
     return TG_OK;
+}
+
+/* Tensor files are read from paths: the bytes go through a private
+ * temporary file, removed at once. */
+tg_status tg_teacher_load_bytes(const void *buf, size_t n, const char *what, tg_teacher *t,
+                                tg_error *err) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !dir[0]) dir = "/tmp";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tgsage-teacher-XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return tg_error_set(err, TG_ERR_IO, "%s: cannot make a temporary file in %s: %s", what,
+                            dir, strerror(errno));
+    int ok = tg_write_all(fd, buf, n) == 0;
+    int e = errno;
+    if (close(fd) != 0 && ok) ok = 0, e = errno;
+    tg_status st = ok ? tg_teacher_load(path, t, err)
+                      : tg_error_set(err, TG_ERR_IO, "%s: cannot write %s: %s", what, path,
+                                     strerror(e));
+    unlink(path);
+    return st;
 }

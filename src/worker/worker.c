@@ -108,23 +108,13 @@ static tg_status load_data(tg_wk *w, tg_error *err) {
     return TG_OK;
 }
 
-/* A teacher file's bytes loaded through a file in the scratch directory
- * (teachers are read from files only) and checked against the validation
- * split; `what` names it in messages. */
+/* A teacher file's bytes loaded and checked against the validation split;
+ * `what` names it in messages. */
 static tg_status load_teacher_bytes(tg_wk *w, const void *buf, size_t n, const char *what,
                                     tg_teacher *out, tg_error *err) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/teacher", w->dir);
-    FILE *f = fopen(path, "wb");
-    int ok = f && fwrite(buf, 1, n, f) == n;
-    if (f && fclose(f) != 0) ok = 0;
-    if (!ok) {
-        unlink(path);
-        return tg_error_set(err, TG_ERR_IO, "worker: cannot write the study's %s to %s: %s",
-                            what, path, strerror(errno));
-    }
-    tg_status st = tg_teacher_load(path, out, err);
-    unlink(path);
+    char name[400];
+    snprintf(name, sizeof name, "study %s's %s", w->study.name, what);
+    tg_status st = tg_teacher_load_bytes(buf, n, name, out, err);
     if (st != TG_OK) return st;
     if (w->have_data && (st = tg_teacher_check_data(out, &w->val, err)) != TG_OK) {
         tg_error e = *err;
