@@ -304,8 +304,10 @@ static void test_split_check(void **state) {
     assert_int_equal(tg_split_check(&a, &b, &err), TG_ERR_ARG);
     assert_non_null(strstr(err.msg, "split seed 0, 500 images held out; here split seed 2, "
                                     "500 held out"));
-    b = a, b.nval = 400;
+    b = a, b.nval = 600;  /* a larger split holds out images a trained on */
     assert_int_equal(tg_split_check(&a, &b, &err), TG_ERR_ARG);
+    b = a, b.nval = 400;  /* a smaller one is nested in a's */
+    assert_int_equal(tg_split_check(&a, &b, &err), TG_OK);
     b = a;
     snprintf(b.all_fingerprint, sizeof b.all_fingerprint, "00ab");
     snprintf(b.data, sizeof b.data, "mnist:/x");
@@ -330,6 +332,20 @@ static void test_split_check(void **state) {
     assert_string_equal(i1.all_fingerprint, i2.all_fingerprint);
     assert_string_not_equal(tr.fingerprint, tr2.fingerprint);
     assert_int_equal(tg_split_check(&i1, &i2, &err), TG_OK);
+    /* nested: the 40 images a split of 40 holds out are among the 100 of the
+     * same seed */
+    tg_dataset tr3, va3;
+    assert_int_equal(tg_split_load("fashion-mnist", 40, 7, 0, 0, &tr3, &va3, NULL, &err), TG_OK);
+    int64_t size = (int64_t)va3.c * va3.h * va3.w, found = 0;
+    for (int64_t i = 0; i < va3.n; i++)
+        for (int64_t j = 0; j < va2.n; j++)
+            if (va3.labels[i] == va2.labels[j] &&
+                memcmp(va3.u8 + i * size, va2.u8 + j * size, (size_t)size) == 0) {
+                found++;
+                break;
+            }
+    assert_int_equal(found, va3.n);
+    tg_dataset_free(&tr3), tg_dataset_free(&va3);
     tg_dataset_free(&tr), tg_dataset_free(&va), tg_dataset_free(&tr2), tg_dataset_free(&va2);
 }
 

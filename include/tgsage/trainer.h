@@ -78,9 +78,11 @@ typedef struct {
 tg_status tg_split_load(const char *spec, int64_t nval, uint64_t seed, int64_t train_limit,
                         int64_t val_limit, tg_dataset *train, tg_dataset *val,
                         tg_split_info *info, tg_error *err);
-/* TG_OK when the validation part of `here` is the one a network trained
- * beside `trained` was held out of: the same data, split seed and size
- * (whatever the training limit). Otherwise TG_ERR_ARG naming what differs. */
+/* TG_OK when the validation part of `here` is held out of the training a
+ * network trained beside `trained` saw: the same data and split seed, and
+ * the same size, or a smaller one (a split of nval images holds out the
+ * first nval of the larger split's draws: nested), whatever the training
+ * limit. Otherwise TG_ERR_ARG naming what differs. */
 tg_status tg_split_check(const tg_split_info *trained, const tg_split_info *here,
                          tg_error *err);
 

@@ -55,6 +55,10 @@ tg_status tg_split_check(const tg_split_info *trained, const tg_split_info *here
                             "images may not be held out",
                             trained->data, trained->all_fingerprint, here->data,
                             here->all_fingerprint);
+    /* a smaller split of the same seed is nested in the larger one (the
+     * partial shuffle of tg_dataset_split draws the held-out positions one
+     * by one, the first nval draws the same whatever the size): held out */
+    if (trained->seed == here->seed && here->nval < trained->nval) return TG_OK;
     if (trained->seed != here->seed || trained->nval != here->nval)
         return tg_error_set(err, TG_ERR_ARG,
                             "the checkpoint was trained beside another validation split "
