@@ -547,10 +547,15 @@ static void test_commands(void **state) {
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(pt, 1), "best_candidate_layer")->valuestring, "l3.npy");
     assert_null(cJSON_GetObjectItem(j, "p"));
     cJSON_Delete(j);
-    /* refused: a teacher against another split, RDMs of another size */
-    snprintf(a, sizeof a, "tg --teacher %s/ck.teacher --ckpt %s --train-limit 3000 --val 400",
+    /* refused: a split larger than the checkpoint's (not held out); a
+     * smaller one is held out (nested) but is not the teacher's images;
+     * RDMs of another size */
+    snprintf(a, sizeof a, "tg --teacher %s/ck.teacher --ckpt %s --train-limit 3000 --val 600",
              dir, final_ckpt);
     tu_expect(a, 1, "may not be held out");
+    snprintf(a, sizeof a, "tg --teacher %s/ck.teacher --ckpt %s --train-limit 3000 --val 400",
+             dir, final_ckpt);
+    tu_expect(a, 1, "the teacher was made on other data");
     snprintf(a, sizeof a, "tg --teacher %s/ck.teacher --rdms %s/f/L1.npy", dir, dir);
     tu_expect(a, 1, "the teacher's RDMs are 10x10");
     snprintf(a, sizeof a, "teacher --rdms %s/l1.npy", dir);
