@@ -69,16 +69,25 @@ static void test_config_json(void **s) {
         "\"data\":\"fashion-mnist\",\"epochs\":1.0000000000000002,"
         "\"fingerprint\":\"0123456789abcdef0123456789abcdef\",\"lease_s\":0.001,"
         "\"max_attempts\":3,\"nval\":5000,\"parallel\":1,\"score\":\"p+tg\","
-        "\"seed\":\"18446744073709551615\",\"space\":\"layerwise:4\","
+        "\"seed\":\"18446744073709551615\",\"space\":\"layerwise:4\",\"split_seed\":\"7\","
         "\"train_limit\":9007199254740992,\"trials\":30}");
     TC_OK(tg_study_config_parse(j, &back, E));
     assert_memory_equal(&back.alpha, &c.alpha, sizeof c.alpha);
     assert_memory_equal(&back.epochs, &c.epochs, sizeof c.epochs);
-    assert_true(back.seed == UINT64_MAX);
+    assert_true(back.seed == UINT64_MAX && back.split_seed == 7);
     assert_int_equal(back.train_limit, c.train_limit);
     char msg[256];
     assert_int_equal(tg_study_config_diff(&c, &back, msg, sizeof msg), 0);
     free(j);
+    /* a split seed equal to the seed is implied: not written */
+    c.split_seed = c.seed;
+    j = tg_study_config_json(&c, &e);
+    assert_non_null(j);
+    assert_null(strstr(j, "split_seed"));
+    TC_OK(tg_study_config_parse(j, &back, E));
+    assert_true(back.split_seed == UINT64_MAX);
+    free(j);
+    c.split_seed = 7;
 
     /* unknown keys are ignored (a later tgsage), missing ones are not */
     const char *later =
@@ -91,6 +100,12 @@ static void test_config_json(void **s) {
     assert_string_equal(back.space, "cell:5");
     assert_int_equal(back.parallel, 8);
     assert_true(back.epochs == 0.5 && back.seed == 42);
+    assert_true(back.split_seed == 42);   /* written before split_seed: the seed's split */
+    TC_FAILS(tg_study_config_parse("{\"algo\":\"rl\",\"alpha\":2,\"at\":[0.1],\"batch\":64,"
+             "\"data\":\"\",\"epochs\":1,\"fingerprint\":\"\",\"lease_s\":30,"
+             "\"max_attempts\":1,\"nval\":0,\"parallel\":1,\"score\":\"p\",\"seed\":\"1\","
+             "\"space\":\"cell\",\"split_seed\":-3,\"train_limit\":0,\"trials\":7}", &back, &e),
+             e, TG_ERR_FORMAT, "study config: split_seed is not a string");
     TC_FAILS(tg_study_config_parse("{\"algo\":\"rl\"}", &back, &e), e, TG_ERR_FORMAT,
              "study config: no alpha");
     TC_FAILS(tg_study_config_parse("[1]", &back, &e), e, TG_ERR_FORMAT, "not a JSON object");

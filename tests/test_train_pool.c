@@ -281,7 +281,8 @@ static void test_pool_trials(void **state) {
     snprintf(cfg.data, sizeof cfg.data, "fashion-mnist");
     snprintf(cfg.fingerprint, sizeof cfg.fingerprint, "%s", tr.fingerprint);
     cfg.epochs = EPOCHS, cfg.at[0] = AT[0], cfg.at[1] = AT[1], cfg.nat = 2;
-    cfg.batch = 32, cfg.trials = 2, cfg.seed = 5, cfg.nval = 1000, cfg.train_limit = 1500;
+    cfg.batch = 32, cfg.trials = 2, cfg.seed = cfg.split_seed = 5, cfg.nval = 1000;
+    cfg.train_limit = 1500;
     cfg.lease_s = 30;
     tg_study s;
     int created, pos;

@@ -1,7 +1,8 @@
 /* test_train_rerank.c - `tgsage rerank` and `tgsage pool` with real
  * training, through the binary: a teacher (a ResNet-8 trained briefly, its
  * L1-L3 observed), a tiny P+TG search (3 trials of 0.05 epochs on 1,000
- * images), then its top 2 reranked for 0.2 epochs. Each reranked trial is
+ * images, seed 4: the teacher's split, seed 0, is the study's own
+ * --split-seed default), then its top 2 reranked for 0.2 epochs. Each reranked trial is
  * trained here again through the library by worker.h's contract (the
  * "short" preset, the study's split and batch, the seed derived from the
  * study's seed and the rerank trial's own number) and its P and validation
@@ -107,7 +108,7 @@ static void test_search_rerank(void **state) {
     char a[8192];
     snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3:filters=8,16 --algo "
              "random --trials 3 --epochs 0.05 --train-limit %d --val %d --teacher %s "
-             "--workers 2 --threads 1", g_url, LIMIT, NVAL, g_teacher);
+             "--seed 4 --workers 2 --threads 1", g_url, LIMIT, NVAL, g_teacher);
     tu_expect(a, 0, "3 of 3 trials complete, 0 failed");
     assert_null(strchr(tu_out, '\r'));
     snprintf(a, sizeof a, "rerank --db %s --study s --top 2 --epochs 0.2 --workers 2 "
@@ -137,10 +138,11 @@ static void test_search_rerank(void **state) {
     assert_true(rs.cfg.epochs == 0.2);
     assert_string_equal(rs.cfg.score, "p+tg");
     assert_true(rs.has_teacher);
+    assert_true(ps.cfg.seed == 4 && ps.cfg.split_seed == 0 && rs.cfg.split_seed == 0);
 
     tg_threads_set(1);   /* as the workers ran */
     tg_dataset train, val;
-    assert_int_equal(tg_split_load("fashion-mnist", NVAL, ps.cfg.seed, LIMIT, 0, &train, &val,
+    assert_int_equal(tg_split_load("fashion-mnist", NVAL, ps.cfg.split_seed, LIMIT, 0, &train, &val,
                                    NULL, &err), TG_OK);
     int64_t rerank_examples = 0;
     for (int i = 0; i < 2; i++) {
@@ -215,12 +217,13 @@ static void test_search_rerank(void **state) {
     assert_int_equal(tg_trial_list(t, hs.id, &ht, &nh, &err), TG_OK);
     tg_tracker_close(t);
     assert_int_equal(hs.cfg.train_limit, LIMIT / 2);
-    assert_true(hs.cfg.nval == ps.cfg.nval && hs.cfg.seed == ps.cfg.seed);
+    assert_true(hs.cfg.nval == ps.cfg.nval && hs.cfg.seed == ps.cfg.seed &&
+                hs.cfg.split_seed == ps.cfg.split_seed);
     assert_string_not_equal(hs.cfg.fingerprint, ps.cfg.fingerprint);
     assert_int_equal(nh, 1);
     assert_int_equal(ht[0].parent, best[0].number);
     tg_dataset half, hval;
-    assert_int_equal(tg_split_load("fashion-mnist", NVAL, ps.cfg.seed, LIMIT / 2, 0, &half,
+    assert_int_equal(tg_split_load("fashion-mnist", NVAL, ps.cfg.split_seed, LIMIT / 2, 0, &half,
                                    &hval, NULL, &err), TG_OK);
     assert_string_equal(half.fingerprint, hs.cfg.fingerprint);
     retrain(&hs, &ht[0], &half, &hval);

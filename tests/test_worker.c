@@ -101,7 +101,7 @@ static int64_t new_study(tg_tracker *t, const char *name, const study_opts *o, i
     cfg.epochs = 0.25;
     cfg.trials = n;
     cfg.parallel = n;
-    cfg.seed = 7;
+    cfg.seed = cfg.split_seed = 7;
     cfg.alpha = o->alpha > 0 ? o->alpha : 1;
     cfg.lease_s = o->lease_s > 0 ? o->lease_s : 30;
     cfg.max_attempts = o->max_attempts > 0 ? o->max_attempts : 3;
@@ -861,7 +861,8 @@ static int64_t queued_study(tg_tracker *t, const char *name, const char *algo,
     snprintf(cfg.space, sizeof cfg.space, "layerwise:4");
     snprintf(cfg.algo, sizeof cfg.algo, "%s", algo);
     snprintf(cfg.score, sizeof cfg.score, "%s", o->score);
-    cfg.epochs = epochs, cfg.trials = n, cfg.seed = 7, cfg.lease_s = 30;
+    cfg.epochs = epochs, cfg.trials = n, cfg.seed = cfg.split_seed = 7;
+    cfg.lease_s = 30;
     cfg.alpha = o->alpha > 0 ? o->alpha : 1;
     snprintf(cfg.data, sizeof cfg.data, "%s", o->data ? o->data : "");
     snprintf(cfg.fingerprint, sizeof cfg.fingerprint, "%s", o->fingerprint ? o->fingerprint : "");

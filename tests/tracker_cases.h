@@ -69,7 +69,7 @@ static void tc_config(tg_study_config *c, int64_t trials) {
     snprintf(c->fingerprint, sizeof c->fingerprint, "0123456789abcdef0123456789abcdef");
     c->trials = trials;
     c->nval = 5000;
-    c->seed = 7;
+    c->seed = c->split_seed = 7;
 }
 
 static tg_study tc_study(tg_tracker *t, const char *name, const tg_study_config *cfg) {
@@ -282,6 +282,10 @@ static void tc_studies(const char *url) {
     other.seed = 8;
     TC_FAILS(tg_study_open(t, "alpha-1.x_y", &other, NULL, 0, &b, &created, &e), e, TG_ERR_ARG,
              "seed: the study has 7, this run asks for 8");
+    other = cfg;
+    other.split_seed = 3;
+    TC_FAILS(tg_study_open(t, "alpha-1.x_y", &other, NULL, 0, &b, &created, &e), e, TG_ERR_ARG,
+             "split_seed: the study has 7, this run asks for 3");
 
     /* extended: trials and parallel may change */
     other = cfg;

@@ -70,6 +70,10 @@ typedef struct {
     int64_t trials;          /* trials to finish (a duplicate proposal is not one) */
     int parallel;            /* trials kept pending at most */
     uint64_t seed;           /* explorer and training seeds derive from it */
+    uint64_t split_seed;     /* the validation split's seed (tg_split_load): the
+                              * JSON key "split_seed" is written only when it is
+                              * not seed, and a configuration without it (written
+                              * before it existed) holds out the split of seed */
     char data[512];          /* the data spec the study was created with */
     char fingerprint[33];    /* of the training images (32 hex), "" for objective */
     int64_t nval;            /* the held-out split */
@@ -85,7 +89,8 @@ typedef struct {
 } tg_study_config;
 
 /* The defaults above (alpha 1, batch 128, parallel 1, max_attempts 3,
- * lease 60 s, score "p+tg", algo "tpe"); space, data and trials unset. */
+ * lease 60 s, score "p+tg", algo "tpe", seed and split_seed 0); space,
+ * data and trials unset. */
 void tg_study_config_defaults(tg_study_config *c);
 /* Range checks (TG_ERR_ARG naming the field). */
 tg_status tg_study_config_check(const tg_study_config *c, tg_error *err);

@@ -143,10 +143,10 @@ typedef struct {
 #define TG_CLI_WORKER_ARGV_MAX 24
 void tg_cli_worker_argv(const tg_cli_worker_opts *o, char *exe, size_t nexe, char **av);
 int tg_cli_worker_env(const char *cmd, const char *url);
-/* A study's split is the one its workers load: --split-seed, if given, must
- * be the study's --seed, and no --val-limit (0 or the exit code after
+/* A study's split is the one its workers load: the study stores its
+ * --split-seed, and there is no --val-limit (0 or the exit code after
  * printing why). */
-int tg_cli_study_split_check(const char *cmd, const tg_cli_data *d, long seed);
+int tg_cli_study_split_check(const char *cmd, const tg_cli_data *d);
 /* SIGINT and SIGTERM set the flag returned (no SA_RESTART: waits end at
  * once) until tg_cli_stop_release restores the defaults. */
 volatile sig_atomic_t *tg_cli_stop_catch(void);

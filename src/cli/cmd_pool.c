@@ -51,16 +51,15 @@ static void help(FILE *f) {
 "                      MATURE, at most %d, e.g. 0.1,0.25,0.5,1,2 (required)\n"
 "  --teacher FILE      a teacher file; repeat for several, at most %d (at\n"
 "                      least one; the first is the study's own)\n"
-"  --seed S            seed of the sample, of the training and of the\n"
-"                      validation split [0]\n"
+"  --seed S            seed of the sample and of the training [0]\n"
 "  --batch B           images per training step [128]\n"
 "  --lease S           lease of a trial in seconds [60]\n"
 "  --max-attempts N    leases that may expire before a trial fails [3]\n"
 "\n"
 "data (its fingerprint is stored in the study):\n"
 "%s"
-"                      (the split's seed is --seed: no --split-seed or\n"
-"                      --val-limit)\n"
+"                      (the split is stored in the study; the workers score\n"
+"                      on the whole validation part: no --val-limit)\n"
 "\n"
 "workers:\n"
 "  --workers N         local worker processes, 0: only workers from elsewhere [1]\n"
@@ -147,7 +146,7 @@ static int parse(int argc, char **argv, options *o) {
         fprintf(stderr, "tgsage pool: %s is required (see tgsage pool --help)\n", missing);
         return TG_EXIT_USAGE;
     }
-    return tg_cli_study_split_check("pool", &o->data, o->seed);
+    return tg_cli_study_split_check("pool", &o->data);
 }
 
 static int parse_at(const char *text, tg_study_config *cfg) {
@@ -219,6 +218,7 @@ static int build_config(const options *o, tg_study_config *cfg) {
     cfg->trials = o->n;
     cfg->parallel = o->workers > 1 ? (int)o->workers : 1;
     cfg->seed = (uint64_t)o->seed;
+    cfg->split_seed = (uint64_t)o->data.split_seed;
     if (o->max_attempts) cfg->max_attempts = (int)o->max_attempts;
     if (o->lease > 0) cfg->lease_s = o->lease;
     if (parse_at(o->at, cfg)) return TG_EXIT_USAGE;
@@ -252,9 +252,7 @@ static int build_config(const options *o, tg_study_config *cfg) {
     }
     tg_dataset train, val;
     tg_split_info info;
-    tg_cli_data d = o->data;
-    d.split_seed = o->seed;   /* as the workers load it */
-    if (tg_cli_load_data(&d, &train, &val, &info, &err) != TG_OK) {
+    if (tg_cli_load_data(&o->data, &train, &val, &info, &err) != TG_OK) {
         fprintf(stderr, "tgsage pool: %s\n", err.msg);
         return TG_EXIT_FAIL;
     }

@@ -42,8 +42,7 @@ static void help(FILE *f) {
 "                      cell[:blocks=B][:n=N][:f=F] (required)\n"
 "  --algo A            %s [tpe]\n"
 "  --trials K          trials to finish, duplicates not counted (required)\n"
-"  --seed S            seed of the explorer, of the training and of the\n"
-"                      validation split [0]\n"
+"  --seed S            seed of the explorer and of the training [0]\n"
 "  --score S           p (validation accuracy) or p+tg (p + alpha * TG)\n"
 "                      [p+tg; objective with --objective-cmd]\n"
 "  --alpha A           weight of TG in the score [1]\n"
@@ -59,8 +58,9 @@ static void help(FILE *f) {
 "\n"
 "data (for training studies; its fingerprint is stored in the study):\n"
 "%s"
-"                      (in a study the split's seed is --seed, and the workers\n"
-"                      score on the whole validation part: no --val-limit)\n"
+"                      (the split is stored in the study, so searches of\n"
+"                      other --seed share one teacher; the workers score on\n"
+"                      the whole validation part: no --val-limit)\n"
 "\n"
 "workers:\n"
 "  --workers N         local worker processes, 0: only workers from elsewhere [1]\n"
@@ -197,7 +197,7 @@ static int parse(int argc, char **argv, options *o) {
         fprintf(stderr, "tgsage search: --score p+tg needs --teacher (or --score p)\n");
         return TG_EXIT_USAGE;
     }
-    return tg_cli_study_split_check("search", &o->data, o->seed);
+    return tg_cli_study_split_check("search", &o->data);
 }
 
 /* The study's config from the options; the data is loaded (for its
@@ -225,6 +225,7 @@ static int build_config(const options *o, tg_study_config *cfg) {
     cfg->trials = o->trials;
     cfg->parallel = (int)(o->parallel_given ? o->parallel : o->workers > 1 ? o->workers : 1);
     cfg->seed = (uint64_t)o->seed;
+    cfg->split_seed = (uint64_t)o->data.split_seed;
     if (o->max_attempts) cfg->max_attempts = (int)o->max_attempts;
     if (o->lease > 0) cfg->lease_s = o->lease;
     if (o->teacher && access(o->teacher, R_OK) != 0) {
@@ -241,9 +242,7 @@ static int build_config(const options *o, tg_study_config *cfg) {
         }
         tg_dataset train, val;
         tg_split_info info;
-        tg_cli_data d = o->data;
-        d.split_seed = o->seed;   /* as the workers load it */
-        if (tg_cli_load_data(&d, &train, &val, &info, &err) != TG_OK) {
+        if (tg_cli_load_data(&o->data, &train, &val, &info, &err) != TG_OK) {
             fprintf(stderr, "tgsage search: %s\n", err.msg);
             return TG_EXIT_FAIL;
         }
@@ -263,14 +262,9 @@ static int build_config(const options *o, tg_study_config *cfg) {
 
 /* ---- what search, rerank and pool share: local workers, stop signals ---- */
 
-/* The workers hold out the split seeded by the study's seed and score on
- * all of it: nothing else is recorded in a study. */
-int tg_cli_study_split_check(const char *cmd, const tg_cli_data *d, long seed) {
-    if (d->split_seed != 0 && d->split_seed != seed) {
-        fprintf(stderr, "tgsage %s: --split-seed: a study's validation split is seeded by its "
-                "--seed (%ld)\n", cmd, seed);
-        return TG_EXIT_USAGE;
-    }
+/* The workers hold out the study's split and score on all of it: a
+ * --val-limit is not recorded in a study. */
+int tg_cli_study_split_check(const char *cmd, const tg_cli_data *d) {
     if (d->val_limit != 0) {
         fprintf(stderr, "tgsage %s: --val-limit: the workers score on the whole validation "
                 "split\n", cmd);

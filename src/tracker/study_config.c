@@ -8,10 +8,11 @@
  * bit; the seed (a uint64) is a decimal string, since a JSON number is a
  * double; other integers are exact JSON integers (at most 2^53 in size).
  * Parsing requires every known key and ignores unknown ones, so a study
- * written by a later tgsage with more fields still opens here. The one
- * optional key is "at" (a pool's premature points, an array of doubles):
- * written only when there are some, so every other study's JSON is the
- * schema-1 text, and absent means none. */
+ * written by a later tgsage with more fields still opens here. Two keys
+ * are optional, written only when they say something, so a study that
+ * uses neither has the schema-1 text: "at" (a pool's premature points, an
+ * array of doubles; absent means none) and "split_seed" (absent means the
+ * seed, as every study held out before the key existed). */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
@@ -24,19 +25,26 @@
 
 typedef enum { F_STR, F_DBL, F_INT, F_I64, F_U64, F_ATS } ftype;   /* F_ATS: at + nat */
 
+/* The optional keys: omitted when the value is implied, and implied when
+ * absent. */
+typedef enum { REQUIRED, OPT_AT, OPT_SPLIT } optional;
+
 typedef struct {
     const char *key;
     ftype type;
     size_t off, size;        /* size: of a char array */
     int resume;              /* must match when a search resumes */
+    optional opt;
 } field;
 
-#define FLD(k, t, r) {#k, t, offsetof(tg_study_config, k), sizeof(((tg_study_config *)0)->k), r}
+#define FLD_OPT(k, t, r, o)                                                                   \
+    {#k, t, offsetof(tg_study_config, k), sizeof(((tg_study_config *)0)->k), r, o}
+#define FLD(k, t, r) FLD_OPT(k, t, r, REQUIRED)
 
 static const field FIELDS[] = {   /* sorted by key */
     FLD(algo, F_STR, 1),
     FLD(alpha, F_DBL, 1),
-    FLD(at, F_ATS, 1),
+    FLD_OPT(at, F_ATS, 1, OPT_AT),
     FLD(batch, F_INT, 1),
     FLD(data, F_STR, 1),
     FLD(epochs, F_DBL, 1),
@@ -48,6 +56,7 @@ static const field FIELDS[] = {   /* sorted by key */
     FLD(score, F_STR, 1),
     FLD(seed, F_U64, 1),
     FLD(space, F_STR, 1),
+    FLD_OPT(split_seed, F_U64, 1, OPT_SPLIT),   /* after seed, its default */
     FLD(train_limit, F_I64, 1),
     FLD(trials, F_I64, 0),
 };
@@ -185,8 +194,10 @@ char *tg_study_config_json(const tg_study_config *c, tg_error *err) {
         const char *base = (const char *)c + f->off;
         char num[64];
         cJSON *v;
+        int implied = (f->opt == OPT_AT && c->nat <= 0) ||
+                      (f->opt == OPT_SPLIT && c->split_seed == c->seed);
+        if (implied) continue;
         if (f->type == F_ATS) {
-            if (c->nat <= 0) continue;
             char arr[TG_STUDY_MAX_AT * 26 + 4];
             at_text(c, arr, sizeof arr);
             v = cJSON_CreateRaw(arr);
@@ -272,8 +283,10 @@ tg_status tg_study_config_parse(const char *json, tg_study_config *c, tg_error *
     tg_status st = TG_OK;
     for (int i = 0; st == TG_OK && i < NFIELDS; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, FIELDS[i].key);
-        if (!v && FIELDS[i].type == F_ATS)
+        if (!v && FIELDS[i].opt == OPT_AT)
             c->nat = 0;
+        else if (!v && FIELDS[i].opt == OPT_SPLIT)
+            c->split_seed = c->seed;   /* seed is parsed: keys are in order */
         else if (!v)
             st = tg_error_set(err, TG_ERR_FORMAT, "study config: no %s", FIELDS[i].key);
         else

@@ -58,7 +58,7 @@ static tg_status retarget(tg_study_config *cfg, int64_t train_limit, tg_error *e
                             "trains its candidates, not one scored by an objective command");
     tg_dataset train, val;
     tg_error e;
-    if (tg_split_load(cfg->data, cfg->nval, cfg->seed, train_limit, 0, &train, &val, NULL,
+    if (tg_split_load(cfg->data, cfg->nval, cfg->split_seed, train_limit, 0, &train, &val, NULL,
                       &e) != TG_OK)
         return tg_error_set(err, e.status, "rerank: %s", e.msg);
     snprintf(cfg->fingerprint, sizeof cfg->fingerprint, "%s", train.fingerprint);

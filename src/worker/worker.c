@@ -96,15 +96,16 @@ static tg_status load_data(tg_wk *w, tg_error *err) {
     if (!spec[0])
         return tg_error_set(err, TG_ERR_ARG, "study %s names no data; give the worker one",
                             w->study.name);
-    tg_status st = tg_split_load(spec, cfg->nval, cfg->seed, cfg->train_limit, 0, &w->train,
+    tg_status st = tg_split_load(spec, cfg->nval, cfg->split_seed, cfg->train_limit, 0, &w->train,
                                  &w->val, NULL, err);
     if (st != TG_OK) return st;
     w->have_data = 1;
     if (cfg->fingerprint[0] && strcmp(cfg->fingerprint, w->train.fingerprint) != 0)
         return tg_error_set(err, TG_ERR_ARG, "data %s has fingerprint %s, study %s was created "
-                            "on %s (data spec %s, %lld held out, train limit %lld)", spec,
-                            w->train.fingerprint, w->study.name, cfg->fingerprint, cfg->data,
-                            (long long)cfg->nval, (long long)cfg->train_limit);
+                            "on %s (data spec %s, %lld held out by split seed %llu, train "
+                            "limit %lld)", spec, w->train.fingerprint, w->study.name,
+                            cfg->fingerprint, cfg->data, (long long)cfg->nval,
+                            (unsigned long long)cfg->split_seed, (long long)cfg->train_limit);
     return TG_OK;
 }
 
