@@ -18,6 +18,7 @@
 #include "tgsage/evaluator.h"
 #include "tgsage/models.h"
 #include "tgsage/npy.h"
+#include "tgsage/rng.h"
 #include "tgsage/threads.h"
 #include "tgsage/trainer.h"
 
@@ -560,6 +561,97 @@ static void test_commands(void **state) {
     tu_expect(a, 1, "the teacher's RDMs are 10x10");
     snprintf(a, sizeof a, "teacher --rdms %s/l1.npy", dir);
     tu_expect(a, 2, "give one of --ckpt");
+
+    /* --pixels: the library's floor of the same teacher, on the same split */
+    snprintf(a, sizeof a, "tg --teacher %s/ck.teacher --pixels --train-limit 3000 --val 500 "
+             "--json", dir);
+    tu_expect(a, 0, "\"pixels\"");
+    j = out_json();
+    tg_teacher ck;
+    tg_eval_record fl;
+    snprintf(a, sizeof a, "%s/ck.teacher", dir);
+    assert_int_equal(tg_teacher_load(a, &ck, &err), TG_OK);
+    assert_int_equal(tg_evaluate_pixels(&va, &ck, &fl, &err), TG_OK);
+    assert_true(fabs(num(j, "tg") - fl.tg) < 1e-12);
+    assert_true(fl.tg > 0.2 && fl.tg < 0.999);
+    tg_eval_record_free(&fl);
+    tg_teacher_free(&ck);
+    cJSON_Delete(j);
+    snprintf(a, sizeof a, "tg --teacher %s/ck.teacher --pixels --ckpt %s", dir, final_ckpt);
+    tu_expect(a, 2, "one of --ckpt, --rdms with files or --pixels");
+}
+
+/* TG's floor, the raw images' RDM: against a teacher layer that is that
+ * very RDM, r = 1; against the RDM of the top half of the images, the
+ * similarity of the two computed here; a subsample of the columns is the
+ * one tg_observe_rdms draws for a first layer; an untied teacher and
+ * other images are refused. */
+static void test_pixel_floor(void **state) {
+    (void)state;
+    enum { N = 200, F = 28 * 28 };
+    tg_teacher t;
+    tg_error err;
+    memset(&t, 0, sizeof t);
+    t.unit = TG_RDM_IMAGE, t.method = TG_SIM_PEARSON, t.max_features = 0, t.seed = 3;
+    assert_int_equal(tg_teacher_tie(&t, &va, va.labels, N, &err), TG_OK);
+    float *X = malloc(sizeof(float) * N * F), *top = malloc(sizeof(float) * N * F / 2);
+    int32_t labels[N];
+    assert_non_null(X), assert_non_null(top);
+    tg_dataset_images(&va, t.images, 0, N, X);
+    for (int i = 0; i < N; i++) {
+        labels[i] = va.labels[t.images[i]];
+        memcpy(top + (size_t)i * F / 2, X + (size_t)i * F, sizeof(float) * F / 2);
+    }
+    double *same, *half;
+    int64_t m;
+    assert_int_equal(tg_rdm_compute(X, N, F, labels, TG_RDM_IMAGE, 0, 0, &same, &m, &err), TG_OK);
+    assert_int_equal(tg_rdm_compute(top, N, F / 2, labels, TG_RDM_IMAGE, 0, 0, &half, &m, &err),
+                     TG_OK);
+    assert_int_equal(tg_teacher_add(&t, "same", same, N, &err), TG_OK);
+    assert_int_equal(tg_teacher_add(&t, "top", half, N, &err), TG_OK);
+    double want;
+    assert_int_equal(tg_rdm_similarity(half, same, N, TG_SIM_PEARSON, &want, &err), TG_OK);
+    assert_true(want > 0.3 && want < 0.99);
+    tg_eval_record rec;
+    assert_int_equal(tg_evaluate_pixels(&va, &t, &rec, &err), TG_OK);
+    assert_int_equal(rec.ncand, 1);
+    assert_string_equal(rec.cand_layers[0], "pixels");
+    assert_true(fabs(rec.sim[0] - 1) < 1e-12);
+    assert_true(fabs(rec.sim[1] - want) < 1e-12);
+    assert_true(fabs(rec.tg - (1 + want) / 2) < 1e-12);
+    tg_eval_record_free(&rec);
+
+    /* 50 of the 784 columns, category RDMs: the first layer's subsample */
+    tg_teacher s;
+    memset(&s, 0, sizeof s);
+    s.unit = TG_RDM_CATEGORY, s.method = TG_SIM_PEARSON, s.max_features = 50, s.seed = 7;
+    assert_int_equal(tg_teacher_tie(&s, &va, va.labels, N, &err), TG_OK);
+    int64_t idx[F];
+    uint64_t ls = tg_rng_derive(tg_rng_derive(7, TG_STREAM_OBSERVE), 0);
+    assert_int_equal(tg_rsa_subsample(F, 50, ls, idx), 50);
+    for (int i = 0; i < N; i++)
+        for (int q = 0; q < 50; q++) top[i * 50 + q] = X[(size_t)i * F + idx[q]];
+    double *cat, *got;
+    int64_t mc, mg;
+    assert_int_equal(tg_rdm_compute(top, N, 50, labels, TG_RDM_CATEGORY, 0, 0, &cat, &mc, &err),
+                     TG_OK);
+    assert_int_equal(tg_pixel_rdm(&va, &s, &got, &mg, &err), TG_OK);
+    assert_int_equal(mg, 10);
+    assert_int_equal(mc, 10);
+    for (int i = 0; i < 100; i++) assert_true(fabs(got[i] - cat[i]) < 1e-12);
+    free(cat), free(got);
+
+    /* refusals */
+    tg_teacher u;
+    memset(&u, 0, sizeof u);
+    u.unit = TG_RDM_IMAGE;
+    assert_int_equal(tg_teacher_add(&u, "x", same, N, &err), TG_OK);
+    assert_int_equal(tg_evaluate_pixels(&va, &u, &rec, &err), TG_ERR_ARG);
+    assert_non_null(strstr(err.msg, "not tied to images"));
+    assert_int_not_equal(tg_pixel_rdm(&tr, &s, &got, &mg, &err), TG_OK);
+    assert_null(got);
+    tg_teacher_free(&u), tg_teacher_free(&s), tg_teacher_free(&t);
+    free(same), free(half), free(X), free(top);
 }
 
 int main(void) {
@@ -570,6 +662,7 @@ int main(void) {
         cmocka_unit_test(test_tg_properties),
         cmocka_unit_test(test_rdm_crop),
         cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_pixel_floor),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -24,6 +24,15 @@ tg_status tg_observe_rdms(tg_net *net, const int *nodes, int nn, const tg_datase
                           int64_t max_features, uint64_t seed, double **rdms, int64_t *m,
                           tg_error *err);
 
+/* The RDM of the raw images over the teacher's images (d is the
+ * validation split they index, checked), as a network is fed them
+ * (standardised per image), by the teacher's unit, its columns subsampled
+ * as tg_observe_rdms subsamples a first layer (the teacher's max_features
+ * and seed). What a candidate reaches against a teacher layer without
+ * learning anything: TG's floor. *rdm is malloc'd, m x m. */
+tg_status tg_pixel_rdm(const tg_dataset *d, const tg_teacher *t, double **rdm, int64_t *m,
+                       tg_error *err);
+
 /* The result of an evaluation, sized to its layers: the arrays point into
  * one allocation made by the call that fills the record; release it with
  * tg_eval_record_free (which zeroes the record; freeing a zeroed record is
@@ -51,6 +60,11 @@ void tg_eval_record_free(tg_eval_record *rec);
  * (TG_ERR_SHAPE naming both). */
 tg_status tg_eval_rdms(const tg_teacher *t, const double *const *S, const char *const *names,
                        int ns, int64_t m, double alpha, tg_eval_record *rec, tg_error *err);
+
+/* TG of the raw images (tg_pixel_rdm, one candidate layer named
+ * "pixels") against teacher t: the floor of every teacher layer's r. */
+tg_status tg_evaluate_pixels(const tg_dataset *val, const tg_teacher *t, tg_eval_record *rec,
+                             tg_error *err);
 
 /* Evaluate a trained net on the validation split `val` (which the teacher's
  * images index; checked) against teacher t: P on all of val, TG over the

@@ -12,21 +12,23 @@
 #                    trained for 2 epochs (the "mature" budget) with points at
 #                    0.1, 0.25, 0.5 and 1 epoch (and the end), against the three
 #                    teachers
-#   run.sh search    27 searches: random, TPE and RL x {P at E1, P + TG at E1,
-#                    P at 10 E1} x seeds 1-3, 20 trials each (E1 = 0.1 epoch);
-#                    then each search's best TOP trials retrained to maturity
-#                    (tgsage rerank, the mature 2 epochs)
-#                    NOT RUN YET: a study holds out the split seeded by its
-#                    --seed, so the P + TG searches of seeds 2 and 3 refuse the
-#                    teacher (made on split seed 0) until studies get a split
-#                    seed of their own (issue 10's next step)
+#   run.sh search    27 searches: random, TPE and RL x {P at E1, P + 4 TG at
+#                    E1, P at 10 E1} x seeds 1-3, 20 trials each (E1 = 0.1
+#                    epoch; alpha 4 and the category-1,000 teacher are the
+#                    pool's best P + alpha TG at 0.1 epoch, chosen on the
+#                    pool's seed-0 genomes, not on these searches); then each
+#                    search's best TOP trials retrained to maturity (tgsage
+#                    rerank, the mature 2 epochs)
 #   run.sh export    the raw results as CSV under scripts/experiments/results
 #
 # Training everywhere: the first 5,000 training images, batch 32, the short
 # preset (SGD, Nesterov momentum 0.9, lr 0.05, cosine, weight decay 5e-4,
 # crop and flip), validation on the 2,000 held-out images (split seed 0).
 # Environment: TG_EXP_DIR [build/experiments], TG_EXP_BIN [build/tgsage],
-# TG_EXP_TOP [5], TG_EXP_SEEDS ["1 2 3"], TG_EXP_THREADS [1].
+# TG_EXP_TOP [5], TG_EXP_SEEDS ["1 2 3"], TG_EXP_THREADS [1], TG_EXP_SHARD
+# [0/1]: K/N runs the searches (and reranks) numbered K mod N of the list,
+# so N runs side by side share the work (one database; each study is one
+# run's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tgsage=${TG_EXP_BIN:-./build/tgsage}
@@ -34,9 +36,10 @@ dir=${TG_EXP_DIR:-build/experiments}
 top=${TG_EXP_TOP:-5}
 seeds=${TG_EXP_SEEDS:-1 2 3}
 threads=${TG_EXP_THREADS:-1}
+shard=${TG_EXP_SHARD:-0/1}
 results=scripts/experiments/results
 space=layerwise:10:filters=8,16,32:kernels=1,3,5
-data=(--train-limit 5000 --val 2000 --batch 32)
+data=(--train-limit 5000 --val 2000 --split-seed 0 --batch 32)
 mature=2
 e1=0.1
 trials=20
@@ -69,11 +72,11 @@ one_search() {
               --seed "$3" --score "$4" --epochs "$5" --trials "$trials" "${data[@]}"
               --workers 1 --threads "$threads")
   [ "$2" = tpe ] && args+=(--tpe-startup 8)
-  [ "$4" = p+tg ] && args+=(--teacher "$dir/cat1000.teacher")
+  [ "$4" = p+tg ] && args+=(--teacher "$dir/cat1000.teacher" --alpha 4)
   "$tgsage" search "${args[@]}"
 }
 
-search_names() {
+all_search_names() {
   for seed in $seeds; do
     for algo in random tpe rl; do
       echo "$algo-p-e1-s$seed $algo $seed p $e1"
@@ -81,6 +84,11 @@ search_names() {
       echo "$algo-p-10e1-s$seed $algo $seed p $(awk "BEGIN{print 10*$e1}")"
     done
   done
+}
+
+# this run's share of them (TG_EXP_SHARD)
+search_names() {
+  all_search_names | awk -v k="${shard%/*}" -v n="${shard#*/}" '(NR - 1) % n == k'
 }
 
 searches() {
@@ -110,7 +118,7 @@ export_csv() {
       "$tgsage" trials --db "sqlite:///$dir/search.db" --study "$s" --format csv \
         > "$results/searches/$s.csv" 2>/dev/null || rm -f "$results/searches/$s.csv"
     done
-  done < <(search_names)
+  done < <(all_search_names)
 }
 
 case "${1:-}" in

@@ -15,18 +15,23 @@
 
 static void help(FILE *f, const tg_cli_common *def) {
     fprintf(f,
-"usage: tgsage tg --teacher TEACHER (--ckpt CKPT | --rdms s1.npy s2.npy ...) [options]\n"
+"usage: tgsage tg --teacher TEACHER (--ckpt CKPT | --rdms s1.npy s2.npy ... | --pixels)\n"
+"                [options]\n"
 "\n"
 "TG = mean over the teacher's layers of the best similarity any candidate\n"
 "layer reaches with it. With --ckpt the candidate's named layers are observed\n"
 "on the teacher's images (which must be the validation images of --data, as\n"
 "when the teacher was made), and its premature accuracy P on the validation\n"
-"split and the score P + alpha*TG are reported too.\n"
+"split and the score P + alpha*TG are reported too. With --pixels the\n"
+"candidate is the raw images themselves (one layer, \"pixels\", standardised\n"
+"as networks are fed them): the similarity every network reaches without\n"
+"learning anything, TG's floor.\n"
 "\n"
 "options:\n"
 "  --teacher FILE      a teacher made by tgsage teacher (required)\n"
 "  --ckpt CKPT         a trained candidate (tgsage train)\n"
 "  --rdms FILES...     candidate RDMs instead (square .npy, the teacher's size)\n"
+"  --pixels            the raw images of --data instead (the teacher's images)\n"
 "  --alpha A           weight of TG in the score [1]\n"
 "%s", tg_cli_data_help());
     tg_cli_common_help(f, def, "images per forward pass (with --ckpt)",
@@ -90,6 +95,17 @@ static tg_status from_ckpt(const tg_cli_common *com, const tg_cli_data *data,
     return st;
 }
 
+static tg_status from_pixels(const tg_cli_data *data, const tg_teacher *t, tg_eval_record *rec,
+                             tg_error *err) {
+    tg_dataset train, val;
+    tg_status st = tg_cli_load_data(data, &train, &val, NULL, err);
+    if (st != TG_OK) return st;
+    st = tg_evaluate_pixels(&val, t, rec, err);
+    tg_dataset_free(&train);
+    tg_dataset_free(&val);
+    return st;
+}
+
 /* Candidate RDMs from files, named by their base names. */
 static tg_status from_rdms(char **files, int ns, const tg_teacher *t, double alpha,
                            tg_eval_record *rec, tg_error *err) {
@@ -117,10 +133,10 @@ static tg_status from_rdms(char **files, int ns, const tg_teacher *t, double alp
 int tg_cmd_tg(int argc, char **argv) {
     static const struct option longs[] = {
         {"teacher", 1, 0, 'e'}, TG_CLI_CKPT_OPTION,  {"rdms", 0, 0, 'R'},
-        {"alpha", 1, 0, 'a'},   TG_CLI_COMMON_OPTIONS, TG_CLI_DATA_OPTIONS,
+        {"pixels", 0, 0, 'P'},  {"alpha", 1, 0, 'a'},   TG_CLI_COMMON_OPTIONS, TG_CLI_DATA_OPTIONS,
         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     const char *cmd = "tg", *tp = NULL;
-    int rdms = 0, ch;
+    int rdms = 0, pixels = 0, ch;
     double alpha = 1;
     tg_cli_data data = TG_CLI_DATA_DEFAULT;
     tg_cli_common com = TG_CLI_COMMON_DEFAULT(100), def = com;
@@ -135,16 +151,17 @@ int tg_cmd_tg(int argc, char **argv) {
         switch (ch) {
         case 'e': tp = optarg; break;
         case 'R': rdms = 1; break;
+        case 'P': pixels = 1; break;
         case 'a': bad = tg_cli_double(cmd, "--alpha", optarg, 0, 1e6, &alpha); break;
         case 'h': help(stdout, &def); return TG_EXIT_OK;
         default: fprintf(stderr, "Run 'tgsage tg --help' for the options.\n"); return TG_EXIT_USAGE;
         }
         if (bad) return TG_EXIT_USAGE;
     }
-    if (!tp || (com.ckpt != NULL) == rdms || (rdms && optind == argc) ||
+    if (!tp || (com.ckpt != NULL) + rdms + pixels != 1 || (rdms && optind == argc) ||
         (!rdms && optind < argc)) {
-        fprintf(stderr, "tgsage tg: give --teacher and one of --ckpt or --rdms with files "
-                        "(see tgsage tg --help)\n");
+        fprintf(stderr, "tgsage tg: give --teacher and one of --ckpt, --rdms with files or "
+                        "--pixels (see tgsage tg --help)\n");
         return TG_EXIT_USAGE;
     }
     tg_threads_set((int)com.threads);
@@ -156,6 +173,7 @@ int tg_cmd_tg(int argc, char **argv) {
     }
     tg_eval_record rec = {0};
     tg_status st = com.ckpt ? from_ckpt(&com, &data, &t, alpha, &rec, &err)
+                 : pixels   ? from_pixels(&data, &t, &rec, &err)
                             : from_rdms(argv + optind, argc - optind, &t, alpha, &rec, &err);
     if (st == TG_OK) print_result(com.json, com.ckpt != NULL, &rec);
     else fprintf(stderr, "tgsage tg: %s\n", err.msg);

@@ -128,3 +128,15 @@ done:
     free(nodes);
     return st;
 }
+
+tg_status tg_evaluate_pixels(const tg_dataset *val, const tg_teacher *t, tg_eval_record *rec,
+                             tg_error *err) {
+    memset(rec, 0, sizeof *rec);
+    double *S = NULL;
+    int64_t m = 0;
+    tg_status st = tg_pixel_rdm(val, t, &S, &m, err);
+    const char *name = "pixels";
+    if (st == TG_OK) st = eval_rdms(t, (const double *const *)&S, &name, 1, m, 0, 0, rec, err);
+    free(S);
+    return st;
+}

@@ -1,4 +1,5 @@
-/* observe.c - RDMs of a network's layers, subsampling features on the fly.
+/* observe.c - RDMs of a network's layers, subsampling features on the fly,
+ * and of the raw images (TG's floor).
  *
  * Per layer, the column subsample is drawn once; each batch's activations
  * are reduced to those columns as they come out of the forward pass
@@ -89,5 +90,37 @@ done:
     }
     free(o.idx), free(o.k), free(o.f), free(o.F);
     free(labels);
+    return st;
+}
+
+tg_status tg_pixel_rdm(const tg_dataset *d, const tg_teacher *t, double **rdm, int64_t *m,
+                       tg_error *err) {
+    *rdm = NULL, *m = 0;
+    if (t->n < 3)
+        return tg_error_set(err, TG_ERR_ARG, "pixels: the teacher covers %lld images (it is "
+                            "not tied to images of a split, or too few)", (long long)t->n);
+    tg_status st = tg_teacher_check_data(t, d, err);
+    if (st != TG_OK) return st;
+    const int64_t f = (int64_t)d->c * d->h * d->w, n = t->n;
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)f);
+    float *img = malloc(sizeof(float) * (size_t)f), *F = NULL;
+    int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
+    if (!idx || !img || !labels) goto oom;
+    const uint64_t layer_seed = tg_rng_derive(tg_rng_derive(t->seed, TG_STREAM_OBSERVE), 0);
+    const int64_t k = tg_rsa_subsample(f, t->max_features, layer_seed, idx);
+    F = malloc(sizeof(float) * (size_t)(n * k));
+    if (!F) goto oom;
+    for (int64_t i = 0; i < n; i++) {
+        tg_dataset_image(d, t->images[i], img);
+        for (int64_t q = 0; q < k; q++) F[i * k + q] = img[idx[q]];
+        labels[i] = d->labels[t->images[i]];
+    }
+    st = tg_rdm_compute(F, n, k, labels, t->unit, 0, t->seed, rdm, m, err);
+    goto done;
+oom:
+    st = tg_error_set(err, TG_ERR_NOMEM, "pixels: out of memory for %lld images of %lld "
+                      "values", (long long)n, (long long)f);
+done:
+    free(idx), free(img), free(F), free(labels);
     return st;
 }
