@@ -19,7 +19,10 @@
 #                    pool's seed-0 genomes, not on these searches); then each
 #                    search's best TOP trials retrained to maturity (tgsage
 #                    rerank, the mature 2 epochs)
-#   run.sh export    the raw results as CSV under scripts/experiments/results
+#   run.sh export    the raw results as CSV under scripts/experiments/results,
+#                    the raw-pixel floor of each teacher (tgsage tg --pixels),
+#                    the reports (tgsage report) of the pool and the searches,
+#                    and the tables of docs/results.md (tables.py, tables.md)
 #
 # Training everywhere: the first 5,000 training images, batch 32, the short
 # preset (SGD, Nesterov momentum 0.9, lr 0.05, cosine, weight decay 5e-4,
@@ -108,8 +111,11 @@ searches() {
 }
 
 export_csv() {
-  mkdir -p "$results/searches"
+  mkdir -p "$results/searches" "$results/floors"
   cp "$dir/teacher-train.json" "$results/teacher-train.json"
+  for t in cat1000 cat500 img500; do   # TG's floor: the raw images against each teacher
+    "$tgsage" tg --teacher "$dir/$t.teacher" --pixels --val 2000 --json > "$results/floors/$t.json"
+  done
   "$tgsage" trials --db "sqlite:///$dir/pool.db" --study pool --format csv > "$results/pool.csv"
   "$tgsage" analyze --db "sqlite:///$dir/pool.db" --study pool --csv "$results/analysis.csv" \
     > "$results/analysis.txt"
@@ -119,6 +125,9 @@ export_csv() {
         > "$results/searches/$s.csv" 2>/dev/null || rm -f "$results/searches/$s.csv"
     done
   done < <(all_search_names)
+  "$tgsage" report --db "sqlite:///$dir/pool.db" -o "$results/pool-report.html"
+  "$tgsage" report --db "sqlite:///$dir/search.db" -o "$results/search-report.html"
+  /usr/bin/python3 scripts/experiments/tables.py > "$results/tables.md"
 }
 
 case "${1:-}" in
