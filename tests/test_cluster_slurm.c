@@ -338,7 +338,11 @@ static void write_objective(const ctx *c, char *cmd, size_t n, const char *sleep
     snprintf(path, sizeof path, "%s/objective.sh", c->dir);
     snprintf(text, sizeof text,
              "#!/bin/sh\n"
-             "# the genome JSON on stdin; its length in bytes is the score\n"
+             "# the genome JSON on stdin; its length in bytes is the score. TERM is\n"
+             "# ignored (so is it by sleep): scancel signals every process of the\n"
+             "# step, and a sleep killed before the worker sees its own TERM would\n"
+             "# let this script print a score that the worker reports\n"
+             "trap '' TERM\n"
              "n=$(wc -c | tr -d ' ')\n"
              "echo \"start ${SLURM_ARRAY_TASK_ID:-none}\" >> %s/calls\n"
              "sleep \"$1\"\n"
