@@ -194,6 +194,8 @@ def searches(out):
              "best3": max(top[:3]) if len(top) >= 3 and all(x is not None for x in top[:3])
              else None,
              "rerank_examples": sum(int(r["examples"]) for r in rr if r["state"] == "complete"),
+             "rerank_n": sum(1 for r in rr if r["state"] == "complete"),
+             "rerank_eval": sum(float(r["eval_s"] or 0) for r in rr),
              "rerank_cpu": sum(float(r["train_s"] or 0) + float(r["eval_s"] or 0) for r in rr)}
         per.append(s)
         groups.setdefault((algo, score, budget), []).append(s)
@@ -232,6 +234,38 @@ def searches(out):
     for s in per:
         out.append(f"| {s['name']} | {s['trials']} | {s['examples']:,} | {f3(s['top1'])} | "
                    f"{f3(s['best5'])} | {s['rerank_examples']:,} | {s['rerank_cpu']:,.0f} |")
+    out.append("")
+    cost_table(out, groups)
+
+
+# the paper's Table 2 (quoted, not measured here): M1, E1, M2, E2 in examples
+PAPER = [("NASNet-A (paper)", "20,000", "0.9M", "250", "13.5M", "21.4-29.3B"),
+         ("PNASNet-5 (paper)", "1,160", "0.9M", "0", "0", "1.0B"),
+         ("SAGENet, TG-SAGE (paper)", "1,000", "90K", "10", "13.5M", "225M")]
+
+
+def cost_table(out, groups):
+    out.append("### Cost in examples, M1 x E1 + M2 x E2, beside the paper's Table 2\n")
+    out.append("| search | M1 | E1 (examples) | M2 | E2 (examples) | cost (examples) | "
+               "CPU-s (search + rerank) | of it evaluation |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    order = {"random": 0, "tpe": 1, "rl": 2}
+    for (algo, score, budget), v in sorted(groups.items(),
+                                           key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])):
+        m1 = np.mean([s["trials"] for s in v])
+        e1 = np.mean([s["examples"] / max(1, s["trials"]) for s in v])
+        m2 = np.mean([s["rerank_n"] for s in v])
+        e2 = np.mean([s["rerank_examples"] / s["rerank_n"] for s in v if s["rerank_n"]] or [0])
+        total = np.mean([s["examples"] + s["rerank_examples"] for s in v])
+        cpu = np.mean([s["cpu"] + s["rerank_cpu"] for s in v])
+        ev = sum(s["eval"] + s["rerank_eval"] for s in v) / max(
+            1e-9, sum(s["cpu"] + s["rerank_cpu"] for s in v))
+        sc = {"p": "P", "ptg": "P + 4 TG"}[score]
+        b = {"e1": "E1", "10e1": "10 E1"}[budget]
+        out.append(f"| {algo}, {sc} at {b} | {m1:g} | {e1:,.0f} | {m2:g} | {e2:,.0f} | "
+                   f"{total:,.0f} | {cpu:,.0f} | {ev:.0%} |")
+    for row in PAPER:
+        out.append("| " + " | ".join(row) + " | - | - |")
     out.append("")
 
 
