@@ -169,6 +169,12 @@ def floor_normalised(out, pts, floors):
 
 # ---- searches ---------------------------------------------------------------
 
+def in_order(groups):
+    """(algo, score, budget) groups: random, TPE, RL; then score and budget."""
+    order = {"random": 0, "tpe": 1, "rl": 2}
+    return sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2]))
+
+
 def searches(out):
     d = os.path.join(HERE, "searches")
     names = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(d, "*.csv"))
@@ -214,9 +220,7 @@ def searches(out):
     out.append("| algorithm | score | budget E | search examples (M*E) | top-1 mature | "
                "best of top-3 | best of top-5 | search CPU-s | evaluation share |")
     out.append("|---|---|---|---|---|---|---|---|---|")
-    order = {"random": 0, "tpe": 1, "rl": 2}
-    for (algo, score, budget), v in sorted(groups.items(),
-                                           key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])):
+    for (algo, score, budget), v in in_order(groups):
         sc = {"p": "P", "ptg": "P + 4 TG"}[score]
         b = {"e1": "E1 = 0.1", "10e1": "10 E1 = 1"}[budget]
         ex = np.mean([s["examples"] for s in v])
@@ -249,9 +253,7 @@ def cost_table(out, groups):
     out.append("| search | M1 | E1 (examples) | M2 | E2 (examples) | cost (examples) | "
                "CPU-s (search + rerank) | of it evaluation |")
     out.append("|---|---|---|---|---|---|---|---|")
-    order = {"random": 0, "tpe": 1, "rl": 2}
-    for (algo, score, budget), v in sorted(groups.items(),
-                                           key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])):
+    for (algo, score, budget), v in in_order(groups):
         m1 = np.mean([s["trials"] for s in v])
         e1 = np.mean([s["examples"] / max(1, s["trials"]) for s in v])
         m2 = np.mean([s["rerank_n"] for s in v])
