@@ -132,9 +132,9 @@ static tg_status from_rdms(char **files, int ns, const tg_teacher *t, double alp
 
 int tg_cmd_tg(int argc, char **argv) {
     static const struct option longs[] = {
-        {"teacher", 1, 0, 'e'}, TG_CLI_CKPT_OPTION,  {"rdms", 0, 0, 'R'},
-        {"pixels", 0, 0, 'P'},  {"alpha", 1, 0, 'a'},   TG_CLI_COMMON_OPTIONS, TG_CLI_DATA_OPTIONS,
-        {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+        {"teacher", 1, 0, 'e'}, TG_CLI_CKPT_OPTION,    {"rdms", 0, 0, 'R'},
+        {"pixels", 0, 0, 'P'},  {"alpha", 1, 0, 'a'},  TG_CLI_COMMON_OPTIONS,
+        TG_CLI_DATA_OPTIONS,    {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     const char *cmd = "tg", *tp = NULL;
     int rdms = 0, pixels = 0, ch;
     double alpha = 1;
