@@ -365,7 +365,8 @@ static void test_cli(void **state) {
              "%s --at x", g_url, g_ta, common);
     tu_expect(a, 2, "--at");
     /* the split is the study's --split-seed (not its --seed), scored on all
-     * of it: the split of seed SEED is not the teachers' */
+     * of it: the split of seed SEED (given after common's, so it wins) is
+     * not the teachers' */
     snprintf(a, sizeof a, "pool --db %s --study p2 --space layerwise:4 --n 4 --teacher %s "
              "%s --split-seed %d", g_url, g_ta, common, SEED);
     tu_expect(a, 1, "a.teacher");

@@ -139,6 +139,7 @@ def floor_normalised(out, pts, floors):
     best candidate layer's Pearson r, f_L the raw pixels' (the floor)."""
     pool = [r for r in rows(os.path.join(HERE, "pool.csv")) if r["state"] == "complete"]
     mature = np.array([float(r["p"]) for r in pool])
+    points = [{x["at"]: x for x in json.loads(r["points"])} for r in pool]   # parsed once
     out.append("### Floor-normalised TG (Pearson), Spearman with mature accuracy [95%]\n")
     out.append("| teacher | " + " | ".join(f"{p:g} epoch" for p in pts) +
                " | best P + alpha TG_floor (alpha, point) |")
@@ -150,8 +151,8 @@ def floor_normalised(out, pts, floors):
         cells, best = [name], None
         for p in pts:
             tgf, pp = [], []
-            for r in pool:
-                pt = next(x for x in json.loads(r["points"]) if x["at"] == p)
+            for by_at in points:
+                pt = by_at[p]
                 te = next(x for x in pt["teachers"] if x["position"] == t)
                 best_r = np.array([max(row) for row in te["r"]["pearson"]])
                 tgf.append(float(np.mean((best_r - f) / (1 - f))))

@@ -18,6 +18,12 @@ typedef struct {
     float **F;       /* per layer: n x k[l] */
 } gather;
 
+/* Layer l's column subsample: its own stream of seed, so it is the same
+ * whatever the other layers are. */
+static uint64_t layer_seed(uint64_t seed, int l) {
+    return tg_rng_derive(tg_rng_derive(seed, TG_STREAM_OBSERVE), (uint64_t)l);
+}
+
 static tg_status gather_batch(tg_net *net, int64_t first, int nb, void *user, tg_error *err) {
     const gather *o = user;
     for (int l = 0; l < o->nn; l++) {
@@ -63,8 +69,7 @@ tg_status tg_observe_rdms(tg_net *net, const int *nodes, int nn, const tg_datase
             break;
         }
         /* each layer its own subsample, reproducible from (seed, position) */
-        uint64_t layer_seed = tg_rng_derive(tg_rng_derive(seed, TG_STREAM_OBSERVE), (uint64_t)l);
-        o.k[l] = tg_rsa_subsample(o.f[l], max_features, layer_seed, o.idx[l]);
+        o.k[l] = tg_rsa_subsample(o.f[l], max_features, layer_seed(seed, l), o.idx[l]);
         o.F[l] = malloc(sizeof(float) * (size_t)(n * o.k[l]));
         oom |= !o.F[l];
     }
@@ -106,8 +111,7 @@ tg_status tg_pixel_rdm(const tg_dataset *d, const tg_teacher *t, double **rdm, i
     float *img = malloc(sizeof(float) * (size_t)f), *F = NULL;
     int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
     if (!idx || !img || !labels) goto oom;
-    const uint64_t layer_seed = tg_rng_derive(tg_rng_derive(t->seed, TG_STREAM_OBSERVE), 0);
-    const int64_t k = tg_rsa_subsample(f, t->max_features, layer_seed, idx);
+    const int64_t k = tg_rsa_subsample(f, t->max_features, layer_seed(t->seed, 0), idx);
     F = malloc(sizeof(float) * (size_t)(n * k));
     if (!F) goto oom;
     for (int64_t i = 0; i < n; i++) {
