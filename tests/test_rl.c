@@ -544,6 +544,18 @@ static float *saved_params(const tg_explorer *e, int64_t np) {
     return w;
 }
 
+/* log pi(x) under the explorer's controller. */
+static double rl_logprob(const tg_space *s, const tg_explorer *e, int *x) {
+    tg_rl_ctrl *c = ctrl(s, 32);
+    float *w = saved_params(e, tg_rl_ctrl_nparams(c));
+    double lp;
+    tg_error err = {0};
+    assert_int_equal(tg_rl_ctrl_forward(c, w, x, NULL, &lp, &err), TG_OK);
+    free(w);
+    tg_rl_ctrl_free(c);
+    return lp;
+}
+
 /* P(layers[0].kh = choice) under the explorer's controller: the sum over
  * nlayers of P(nlayers) P(kh | nlayers) (layer 0's step sees only nlayers). */
 static double prob_first_kh(const tg_space *s, const tg_explorer *e, int choice) {
@@ -796,9 +808,10 @@ static void test_bad_state(void **state) {
 
 /* ---- search quality: 10 seeds x 200 trials on the synthetic objectives ---- */
 
-/* One sequential search: the best score, and the mean of the last 50. */
+/* One sequential search of T trials: the best score, and the mean of the
+ * last 50. */
 static void syn_run(const tg_space *s, const char *algo, double lr, const tg_syn *o,
-                    uint64_t seed, double *best, double *last) {
+                    uint64_t seed, int T, double *best, double *last) {
     tg_explorer_config cfg;
     tg_error err = {0};
     assert_int_equal(tg_explorer_defaults(algo, &cfg, &err), TG_OK);
@@ -809,50 +822,95 @@ static void syn_run(const tg_space *s, const char *algo, double lr, const tg_syn
     int *x = malloc((size_t)tg_space_ndims(s) * sizeof(int));
     *best = -INFINITY;
     *last = 0;
-    for (int t = 0; t < 200; t++) {
+    for (int t = 0; t < T; t++) {
         int64_t id;
         assert_int_equal(tg_explorer_propose(e, &id, x, &err), TG_OK);
         double v = tg_syn_eval(o, x);
         if (v > *best) *best = v;
-        if (t >= 150) *last += v / 50;
+        if (t >= T - 50) *last += v / 50;
         assert_int_equal(tg_explorer_tell(e, id, 1, v, &err), TG_OK);
     }
     free(x);
     tg_explorer_free(e);
 }
 
+/* Mean over seeds 0..9 of the best and of the last 50. */
+static void syn_mean(const tg_space *s, const char *algo, double lr, int ob, int T,
+                     double *best, double *last) {
+    *best = *last = 0;
+    for (uint64_t seed = 0; seed < 10; seed++) {
+        tg_syn o;
+        assert_int_equal(tg_syn_init(&o, s, ob ? TG_SYN_PROXY : TG_SYN_TARGET, seed), 0);
+        double b, l;
+        syn_run(s, algo, lr, &o, seed, T, &b, &l);
+        *best += b / 10;
+        *last += l / 10;
+    }
+}
+
+/* Before any result the policy is the random explorer's: every active
+ * choice uniform, every connection 1/2. */
+static void test_initial_policy(void **state) {
+    (void)state;
+    const char *specs[2] = {"layerwise:10", "cell"};
+    for (int k = 0; k < 2; k++) {
+        tg_space *s = space(specs[k]);
+        int n = tg_space_ndims(s);
+        tg_explorer *e = rl_explorer(s, 3);
+        int *x = malloc((size_t)n * sizeof(int));
+        tg_error err = {0};
+        for (int t = 0; t < 20; t++) {
+            int64_t id;
+            assert_int_equal(tg_explorer_propose(e, &id, x, &err), TG_OK);
+            double want = 0;
+            for (int i = 0; i < n; i++)
+                if (x[i] >= 0) want -= log(tg_space_dim(s, i)->nchoices);
+            double lp = rl_logprob(s, e, x);
+            if (!(fabs(lp - want) < 1e-5 * fabs(want)))
+                fail_msg("%s proposal %d: log-probability %.9g, uniform %.9g", specs[k], t, lp,
+                         want);
+        }
+        free(x);
+        tg_explorer_free(e);
+        tg_space_free(s);
+    }
+}
+
 static void test_beats_random(void **state) {
     (void)state;
     tg_space *s = space("layerwise:10");
     const char *objs[2] = {"target", "proxy"};
-    /* runs: random, rl with the paper's defaults, rl with rl_lr = 1e-2 */
-    const char *algos[3] = {"random", "rl", "rl"};
-    const double lrs[3] = {0, 0, 1e-2};
-    /* margins over random's mean best, set well below the measured ones and
-     * above the spread of a 10-seed mean (see the report) */
+    /* Margins over random's mean best, set well below the measured ones and
+     * above the spread of a difference of 10-seed means (~0.014 on target,
+     * ~0.1 on proxy; see docs/performance.md):
+     *   - the paper's settings at the paper's budget (1,000 trials, 200
+     *     updates of lr 1e-3);
+     *   - at 200 trials, lr 1e-2 (40 updates of 1e-3 move each weight by
+     *     at most ~0.04: the paper's settings are random search there, and
+     *     must be no worse);
+     *   - the last 50 proposals of either, against random's. */
+    const double paper_best[2] = {0.02, 0.45}, paper_last[2] = {0.1, 1.0};
     const double fast_best[2] = {0.01, 0.25}, fast_last[2] = {0.15, 1.0};
     const double slack[2] = {0.04, 0.25};
     for (int ob = 0; ob < 2; ob++) {
-        double best[3] = {0}, last[3] = {0};
-        for (int a = 0; a < 3; a++)
-            for (uint64_t seed = 0; seed < 10; seed++) {
-                tg_syn o;
-                assert_int_equal(tg_syn_init(&o, s, ob ? TG_SYN_PROXY : TG_SYN_TARGET, seed), 0);
-                double b, l;
-                syn_run(s, algos[a], lrs[a], &o, seed, &b, &l);
-                best[a] += b / 10;
-                last[a] += l / 10;
-            }
-        print_message("%s: mean best (mean of the last 50): random %.4f (%.4f), rl %.4f (%.4f), "
-               "rl lr 1e-2 %.4f (%.4f)\n", objs[ob], best[0], last[0], best[1], last[1], best[2],
-               last[2]);
-        /* the paper's settings barely move in 40 updates: no worse than random */
-        if (best[1] < best[0] - slack[ob])
-            fail_msg("%s: rl %.4f below random's %.4f", objs[ob], best[1], best[0]);
-        /* ten times the step: it learns within the 200 */
-        if (best[2] < best[0] + fast_best[ob] || last[2] < last[0] + fast_last[ob])
-            fail_msg("%s: rl lr 1e-2 best %.4f, last 50 %.4f; random %.4f, %.4f", objs[ob],
-                     best[2], last[2], best[0], last[0]);
+        double rb, rl, pb, pl, r2b, r2l, db, dl, fb, fl;
+        syn_mean(s, "random", 0, ob, 1000, &rb, &rl);
+        syn_mean(s, "rl", 0, ob, 1000, &pb, &pl);
+        syn_mean(s, "random", 0, ob, 200, &r2b, &r2l);
+        syn_mean(s, "rl", 0, ob, 200, &db, &dl);
+        syn_mean(s, "rl", 1e-2, ob, 200, &fb, &fl);
+        print_message("%s, mean best (mean of the last 50): 1,000 trials: random %.4f (%.4f), rl "
+                      "%.4f (%.4f); 200 trials: random %.4f (%.4f), rl %.4f (%.4f), rl lr 1e-2 "
+                      "%.4f (%.4f)\n",
+                      objs[ob], rb, rl, pb, pl, r2b, r2l, db, dl, fb, fl);
+        if (pb < rb + paper_best[ob] || pl < rl + paper_last[ob])
+            fail_msg("%s, 1,000 trials: rl best %.4f, last 50 %.4f; random %.4f, %.4f", objs[ob],
+                     pb, pl, rb, rl);
+        if (db < r2b - slack[ob])
+            fail_msg("%s, 200 trials: rl %.4f below random's %.4f", objs[ob], db, r2b);
+        if (fb < r2b + fast_best[ob] || fl < r2l + fast_last[ob])
+            fail_msg("%s, 200 trials: rl lr 1e-2 best %.4f, last 50 %.4f; random %.4f, %.4f",
+                     objs[ob], fb, fl, r2b, r2l);
     }
     tg_space_free(s);
 }
@@ -870,6 +928,7 @@ int main(void) {
         cmocka_unit_test(test_failures),
         cmocka_unit_test(test_save_load_continue),
         cmocka_unit_test(test_bad_state),
+        cmocka_unit_test(test_initial_policy),
         cmocka_unit_test(test_beats_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -115,7 +115,8 @@ static void test_help_and_usage(void **state) {
                            "--split-seed", "--train-limit", "--epochs", "--trials",
                            "--workers", "--parallel", "--alpha", "--score", "--seed",
                            "--objective-cmd", "--trainer-cmd", "--lease", "--max-attempts",
-                           "--cmd-timeout", "--threads", "--tpe-startup"};
+                           "--cmd-timeout", "--threads", "--tpe-startup", "--rl-lr",
+                           "--rl-batch", "--population", "--sample"};
     tu_run("search --help");
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strstr(tu_out, flags[i])) fail_msg("search --help lacks %s", flags[i]);
@@ -133,6 +134,19 @@ static void test_help_and_usage(void **state) {
     snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
              "random --tpe-startup 4 --objective-cmd true", g_url);
     tu_expect(a, 2, "--tpe-startup is an option of --algo tpe");
+    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
+             "tpe --rl-lr 0.01 --objective-cmd true", g_url);
+    tu_expect(a, 2, "--rl-lr is an option of --algo rl, not tpe");
+    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
+             "rl --population 8 --objective-cmd true", g_url);
+    tu_expect(a, 2, "--population is an option of --algo evolution, not rl");
+    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
+             "rl --rl-lr 2 --objective-cmd true", g_url);
+    tu_expect(a, 2, "--rl-lr");
+    snprintf(a, sizeof a, "search --db %s --study evo --space layerwise:3 --trials 3 --algo "
+             "evolution --population 4 --sample 6 --objective-cmd true", g_url);
+    /* refused before the study is made: status lists only cli1 below */
+    tu_expect(a, 1, "evo_sample 6 is not in [1, 4]");
     snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --seed 4 "
              "--split-seed -1 --epochs 1 --score p", g_url);
     tu_expect(a, 2, "--split-seed");
@@ -218,6 +232,53 @@ static int csv_col(const csv *c, const char *name) {
     return -1;
 }
 
+/* A setting in the saved explorer state of a study. */
+static double saved_setting(const char *study, const char *key) {
+    tg_tracker *t;
+    tg_study sd;
+    tg_error err;
+    char *saved = NULL;
+    assert_int_equal(tg_tracker_open(g_url, &t, &err), TG_OK);
+    assert_int_equal(tg_study_get(t, study, &sd, &err), TG_OK);
+    assert_int_equal(tg_study_state(t, sd.id, &saved, &err), TG_OK);
+    cJSON *j = cJSON_Parse(saved);
+    const cJSON *cfg = cJSON_GetObjectItem(j, "config");
+    if (!cfg) fail_msg("explorer state has no config: %.200s", saved);
+    double v = num(cfg, key);
+    cJSON_Delete(j);
+    free(saved);
+    tg_tracker_close(t);
+    return v;
+}
+
+/* The explorer settings reach the explorer, and a resumed study keeps its
+ * own: a different one is refused, none given is fine. */
+static void test_explorer_settings(void **state) {
+    (void)state;
+    write_objective("fast", 0);
+    char a[8192];
+    snprintf(a, sizeof a, "search --db %s --study rls --space layerwise:3 --algo rl --trials 4 "
+             "--rl-lr 0.01 --rl-batch 2 --objective-cmd '%s'", g_url, g_obj);
+    tu_expect(a, 0, "4 of 4 trials complete");
+    assert_true(saved_setting("rls", "rl_lr") == 0.01);
+    assert_int_equal(saved_setting("rls", "rl_batch"), 2);
+    snprintf(a, sizeof a, "search --db %s --study rls --space layerwise:3 --algo rl --trials 6 "
+             "--rl-lr 0.02 --objective-cmd '%s'", g_url, g_obj);
+    tu_expect(a, 1, "study 'rls' runs with rl_lr 0.01, not 0.02");
+    snprintf(a, sizeof a, "search --db %s --study rls --space layerwise:3 --algo rl --trials 6 "
+             "--rl-batch 2 --objective-cmd '%s'", g_url, g_obj);
+    tu_expect(a, 0, "6 of 6 trials complete");
+    assert_true(saved_setting("rls", "rl_lr") == 0.01);
+    snprintf(a, sizeof a, "search --db %s --study evo2 --space layerwise:3 --algo evolution "
+             "--trials 5 --population 4 --sample 2 --objective-cmd '%s'", g_url, g_obj);
+    tu_expect(a, 0, "5 of 5 trials complete");
+    assert_int_equal(saved_setting("evo2", "evo_population"), 4);
+    assert_int_equal(saved_setting("evo2", "evo_sample"), 2);
+    snprintf(a, sizeof a, "search --db %s --study evo2 --space layerwise:3 --algo evolution "
+             "--trials 6 --sample 3 --objective-cmd '%s'", g_url, g_obj);
+    tu_expect(a, 1, "runs with evo_sample 2, not 3");
+}
+
 static void test_search_and_read(void **state) {
     (void)state;
     write_objective("fast", 0);
@@ -227,22 +288,8 @@ static void test_search_and_read(void **state) {
              g_url, g_obj);
     double t0 = now_s();
     tu_expect(a, 0, "12 of 12 trials complete, 0 failed");
-    {   /* --tpe-startup reached the explorer: its saved state says so */
-        tg_tracker *t;
-        tg_study sd;
-        tg_error err;
-        char *saved = NULL;
-        assert_int_equal(tg_tracker_open(g_url, &t, &err), TG_OK);
-        assert_int_equal(tg_study_get(t, "cli1", &sd, &err), TG_OK);
-        assert_int_equal(tg_study_state(t, sd.id, &saved, &err), TG_OK);
-        cJSON *j = cJSON_Parse(saved);
-        const cJSON *cfg = cJSON_GetObjectItem(j, "config");
-        if (!cfg) fail_msg("explorer state has no config: %.200s", saved);
-        assert_int_equal(num(cfg, "tpe_startup"), 6);
-        cJSON_Delete(j);
-        free(saved);
-        tg_tracker_close(t);
-    }
+    /* --tpe-startup reached the explorer: its saved state says so */
+    assert_int_equal(saved_setting("cli1", "tpe_startup"), 6);
     print_message("search of 12 trials with 2 workers: %.1f s\n", now_s() - t0);
     assert_non_null(strstr(tu_out, "see the results: tgsage best --db"));
     assert_non_null(strstr(tu_out, "--study cli1"));
@@ -473,6 +520,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_usage),
         cmocka_unit_test(test_search_and_read),
+        cmocka_unit_test(test_explorer_settings),
         cmocka_unit_test(test_json_numbers_exact),
         cmocka_unit_test(test_ctrl_c_resume),
     };

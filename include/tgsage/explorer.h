@@ -65,6 +65,8 @@ tg_status tg_explorer_tell(tg_explorer *e, int64_t id, int ok, double score,
                            tg_error *err);
 
 int64_t tg_explorer_proposed(const tg_explorer *e);
+/* The settings it runs with, defaults resolved. */
+const tg_explorer_config *tg_explorer_settings(const tg_explorer *e);
 int64_t tg_explorer_told(const tg_explorer *e);
 /* 1 when proposal id was proposed and not told yet, else 0 (the search
  * loop catches up on pending proposals after loading a saved state). */

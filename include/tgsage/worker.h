@@ -96,7 +96,9 @@ typedef struct {
     tg_study_config cfg;
     const char *teacher_path;     /* stored in the study when it is created; NULL for
                                    * an objective study */
-    tg_explorer_config explorer;  /* algo and seed are cfg's */
+    tg_explorer_config explorer;  /* algo and seed are cfg's; a zero field takes the
+                                   * default; a resumed study keeps its own, and a
+                                   * nonzero field that differs is refused */
     int workers;                  /* local worker processes (0: they come from elsewhere) */
     char *const *worker_argv;     /* argv of one local worker (NULL-terminated),
                                    * e.g. {"/usr/bin/tgsage", "worker", "--db", ...} */

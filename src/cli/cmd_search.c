@@ -53,8 +53,17 @@ static void help(FILE *f) {
 "  --lease S           lease of a trial (and of the explorer) in seconds;\n"
 "                      workers heartbeat every S/4 [60]\n"
 "  --max-attempts N    leases that may expire before a trial fails [3]\n"
+"\n"
+"explorer settings (fixed when the study is created; a resumed study refuses\n"
+"a different one):\n"
 "  --tpe-startup N     tpe: random proposals before the model takes over [20,\n"
-"                      as hyperopt]; a resumed study keeps its saved value\n"
+"                      as hyperopt]\n"
+"  --rl-lr X           rl: the controller's Adam learning rate [0.001, as the\n"
+"                      paper, which ran 1,000 or more trials; at a few hundred\n"
+"                      trials 0.01 learns and 0.001 is close to random search]\n"
+"  --rl-batch N        rl: architectures per REINFORCE update [5]\n"
+"  --population N      evolution: the population's size [20]\n"
+"  --sample N          evolution: the tournament's size, at most N [5]\n"
 "\n"
 "data (for training studies; its fingerprint is stored in the study):\n"
 "%s"
@@ -105,7 +114,9 @@ typedef struct {
     const char *db, *study, *space, *algo, *teacher, *score;
     const char *objective_cmd, *trainer_cmd, *cmd_timeout, *threads;
     double alpha, epochs, lease;
-    long trials, workers, parallel, seed, batch, max_attempts, tpe_startup;
+    long trials, workers, parallel, seed, batch, max_attempts;
+    long tpe_startup, rl_batch, population, sample;
+    double rl_lr;
     int epochs_given, parallel_given, json;
     tg_cli_data data;
 } options;
@@ -119,7 +130,8 @@ static int parse(int argc, char **argv, options *o) {
         {"objective-cmd", 1, 0, 'o'}, {"trainer-cmd", 1, 0, 'c'}, {"lease", 1, 0, 'L'},
         {"max-attempts", 1, 0, 'M'}, {"cmd-timeout", 1, 0, 'C'}, {"threads", 1, 0, 't'},
         {"batch", 1, 0, 'b'},       TG_CLI_DATA_OPTIONS,         {"json", 0, 0, 'j'},
-        {"tpe-startup", 1, 0, 'U'},
+        {"tpe-startup", 1, 0, 'U'}, {"rl-lr", 1, 0, 'R'},         {"rl-batch", 1, 0, 'B'},
+        {"population", 1, 0, 'P'},  {"sample", 1, 0, 'Z'},
         {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     const char *cmd = "search";
     int ch;
@@ -143,6 +155,11 @@ static int parse(int argc, char **argv, options *o) {
         case 'K': bad = tg_cli_int(cmd, "--trials", optarg, 1, 1L << 40, &o->trials); break;
         case 'U': bad = tg_cli_int(cmd, "--tpe-startup", optarg, 1, 1 << 20, &o->tpe_startup);
                   break;
+        case 'R': bad = tg_cli_double(cmd, "--rl-lr", optarg, 1e-12, 1, &o->rl_lr); break;
+        case 'B': bad = tg_cli_int(cmd, "--rl-batch", optarg, 1, 100000, &o->rl_batch); break;
+        case 'P': bad = tg_cli_int(cmd, "--population", optarg, 1, 1000000, &o->population);
+                  break;
+        case 'Z': bad = tg_cli_int(cmd, "--sample", optarg, 1, 1000000, &o->sample); break;
         case 'w': bad = tg_cli_int(cmd, "--workers", optarg, 0, 1024, &o->workers); break;
         case 'p': bad = tg_cli_int(cmd, "--parallel", optarg, 1, 1 << 20, &o->parallel);
                   o->parallel_given = 1; break;
@@ -350,6 +367,30 @@ static int print_json(const options *o, const tg_search_progress *p, int stopped
     return s ? 0 : TG_EXIT_FAIL;
 }
 
+/* The explorer settings given (zero: the default, or the resumed study's
+ * own), each refused with an --algo it does not belong to. */
+static int explorer_settings(const options *o, tg_explorer_config *ec) {
+    const struct { const char *flag, *algo; int given; } own[] = {
+        {"--tpe-startup", "tpe", o->tpe_startup != 0},
+        {"--rl-lr", "rl", o->rl_lr != 0},
+        {"--rl-batch", "rl", o->rl_batch != 0},
+        {"--population", "evolution", o->population != 0},
+        {"--sample", "evolution", o->sample != 0}};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (own[i].given && strcmp(o->algo, own[i].algo) != 0) {
+            fprintf(stderr, "tgsage search: %s is an option of --algo %s, not %s\n", own[i].flag,
+                    own[i].algo, o->algo);
+            return TG_EXIT_USAGE;
+        }
+    memset(ec, 0, sizeof *ec);
+    ec->tpe_startup = (int)o->tpe_startup;
+    ec->rl_lr = o->rl_lr;
+    ec->rl_batch = (int)o->rl_batch;
+    ec->evo_population = (int)o->population;
+    ec->evo_sample = (int)o->sample;
+    return 0;
+}
+
 int tg_cmd_search(int argc, char **argv) {
     options o;
     memset(&o, 0, sizeof o);
@@ -360,14 +401,8 @@ int tg_cmd_search(int argc, char **argv) {
     tg_search_config c;
     memset(&c, 0, sizeof c);
     if ((code = build_config(&o, &c.cfg))) return code;
+    if ((code = explorer_settings(&o, &c.explorer))) return code;
     tg_error err;
-    if (tg_explorer_defaults(o.algo, &c.explorer, &err) != TG_OK) return TG_EXIT_USAGE;
-    if (o.tpe_startup && strcmp(o.algo, "tpe") != 0) {
-        fprintf(stderr, "tgsage search: --tpe-startup is an option of --algo tpe, not %s\n",
-                o.algo);
-        return TG_EXIT_USAGE;
-    }
-    if (o.tpe_startup) c.explorer.tpe_startup = (int)o.tpe_startup;
     tg_progress disp;
     tg_progress_init(&disp, "search");
     char exe[4096], *av[TG_CLI_WORKER_ARGV_MAX];

@@ -210,6 +210,7 @@ tg_status tg_explorer_tell(tg_explorer *e, int64_t id, int ok, double score, tg_
 }
 
 int64_t tg_explorer_proposed(const tg_explorer *e) { return e->n; }
+const tg_explorer_config *tg_explorer_settings(const tg_explorer *e) { return &e->cfg; }
 int64_t tg_explorer_told(const tg_explorer *e) { return e->ntold; }
 int tg_explorer_pending(const tg_explorer *e, int64_t id) {
     return id >= 0 && id < e->n && e->trials[id].state == TG_TRIAL_PENDING;

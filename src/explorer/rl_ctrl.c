@@ -302,10 +302,10 @@ void tg_rl_ctrl_init(const tg_rl_ctrl *c, float *params, tg_rng *rng) {
         fill(p.w_hh[l], 4 * H * H, rng, a);
         fill(p.b[l], 4 * H, rng, a);
     }
-    fill(p.head_w, (int64_t)c->head_rows * H, rng, 0.1f);
+    memset(p.head_w, 0, (size_t)c->head_rows * (size_t)H * sizeof(float));
     memset(p.head_b, 0, (size_t)c->head_rows * sizeof(float));
-    fill(p.conn_src, H, rng, 0.1f);
-    fill(p.conn_dst, H, rng, 0.1f);
+    memset(p.conn_src, 0, (size_t)H * sizeof(float));
+    memset(p.conn_dst, 0, (size_t)H * sizeof(float));
     p.conn_b[0] = 0.0f;
 }
 

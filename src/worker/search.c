@@ -100,6 +100,29 @@ static tg_status read_teacher(const search *s, unsigned char **buf, size_t *n, t
     return tg_file_read(s->c->teacher_path, TEACHER_LIMIT, buf, n, err);
 }
 
+/* A resumed study runs with the explorer settings it was created with: a
+ * setting asked for now (nonzero) that differs is refused, naming both. */
+static tg_status same_settings(search *s, tg_error *err) {
+    const tg_explorer_config *want = &s->c->explorer, *have = tg_explorer_settings(s->ex);
+#define SAME(f, fmt)                                                                               \
+    if (want->f != 0 && want->f != have->f)                                                        \
+        return tg_error_set(err, TG_ERR_ARG,                                                       \
+                            "study '%s' runs with " #f " " fmt ", not " fmt                        \
+                            " (an explorer setting is fixed when the study is created)",           \
+                            s->study.name, have->f, want->f)
+    SAME(tpe_startup, "%d");
+    SAME(tpe_candidates, "%d");
+    SAME(tpe_forget, "%d");
+    SAME(rl_batch, "%d");
+    SAME(rl_hidden, "%d");
+    SAME(rl_lr, "%g");
+    SAME(rl_baseline_decay, "%g");
+    SAME(evo_population, "%d");
+    SAME(evo_sample, "%d");
+#undef SAME
+    return TG_OK;
+}
+
 static tg_status open_explorer(search *s, tg_error *err) {
     if (!(s->space = tg_space_parse(s->c->cfg.space, err))) return err->status;
     char *state = NULL;
@@ -114,6 +137,7 @@ static tg_status open_explorer(search *s, tg_error *err) {
             return tg_error_set(err, err->status, "study '%s': the explorer's saved state: %s",
                                 s->study.name, m);
         }
+        if ((st = same_settings(s, err)) != TG_OK) return st;
     } else {
         tg_explorer_config ec = s->c->explorer;
         snprintf(ec.algo, sizeof ec.algo, "%s", s->c->cfg.algo);
@@ -130,6 +154,25 @@ static tg_status open_explorer(search *s, tg_error *err) {
     return TG_OK;
 }
 
+/* Settings that no explorer takes are refused before a new study is made
+ * of them (a study that exists runs with its saved ones: open_explorer). */
+static tg_status check_new_explorer(search *s, tg_error *err) {
+    tg_space *sp = tg_space_parse(s->c->cfg.space, err);
+    if (!sp) return err->status;
+    tg_explorer_config ec = s->c->explorer;
+    snprintf(ec.algo, sizeof ec.algo, "%s", s->c->cfg.algo);
+    ec.seed = s->c->cfg.seed;
+    tg_explorer *e = tg_explorer_new(sp, &ec, err);
+    tg_space_free(sp);
+    if (e) {
+        tg_explorer_free(e);
+        return TG_OK;
+    }
+    tg_error ignored;
+    tg_study existing;
+    return tg_study_get(s->t, s->c->study, &existing, &ignored) == TG_OK ? TG_OK : err->status;
+}
+
 static tg_status setup(search *s, tg_error *err) {
     const tg_search_config *c = s->c;
     if (c->cfg.parallel < 1 || c->cfg.trials < 1)
@@ -139,6 +182,10 @@ static tg_status setup(search *s, tg_error *err) {
     unsigned char *teacher;
     size_t nteacher;
     if ((st = read_teacher(s, &teacher, &nteacher, err)) != TG_OK) return st;
+    if ((st = check_new_explorer(s, err)) != TG_OK) {
+        free(teacher);
+        return st;
+    }
     int created = 0;
     st = tg_study_open(s->t, c->study, &c->cfg, teacher, nteacher, &s->study, &created, err);
     free(teacher);
