@@ -2,11 +2,86 @@
  *
  * Statistics are accumulated per plane in float and across planes in
  * double, in two passes (mean, then squared deviations from it). Running statistics follow PyTorch: the
- * running variance is updated with the unbiased batch variance. */
+ * running variance is updated with the unbiased batch variance.
+ *
+ * A plane's sums run in LANES interleaved float accumulators (element i
+ * into lane i % LANES) over its first multiple of LANES elements, folded
+ * pairwise, then the rest added in order: a fixed order that the compiler
+ * vectorises without reassociating anything, so every ISA gives the same
+ * bits (this file is compiled without fused multiply-adds). A
+ * single serial accumulator, which C's rules leave the compiler no choice
+ * but to keep scalar, held resnet20's training to 810 img/s on the 2-core
+ * AVX-512 Xeon, BN taking a fifth of the time. */
 #include <math.h>
 #include <string.h>
 
 #include "tgsage/ops.h"
+
+#define LANES 16
+
+/* LANES floats as one value (GCC's vector extension: two AVX2 registers,
+ * or one AVX-512), so the accumulators stay in registers */
+typedef float lanes __attribute__((vector_size(LANES * sizeof(float))));
+typedef int ilanes __attribute__((vector_size(LANES * sizeof(int))));
+
+static lanes load(const float *p) {
+    lanes v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static float fold(lanes v) {
+    float acc[LANES];
+    memcpy(acc, &v, sizeof acc);
+    for (int w = LANES / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
+}
+
+/* sum of p[0..n) */
+static float plane_sum(const float *p, int n) {
+    lanes acc = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) acc += load(p + i);
+    float r = fold(acc);
+    for (; i < n; i++) r += p[i];
+    return r;
+}
+
+/* sum of (p[i] - m)^2 */
+static float plane_sqdev(const float *p, int n, float m) {
+    lanes acc = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        lanes d = load(p + i) - m;
+        acc += d * d;
+    }
+    float r = fold(acc);
+    for (; i < n; i++) r += (p[i] - m) * (p[i] - m);
+    return r;
+}
+
+/* sums of g and g * (p - m), g = dy masked by the fused ReLU's output q */
+static void plane_grad_sums(const float *p, const float *dy, const float *q, int relu, int n,
+                            float m, float *sg, float *sgx) {
+    lanes a = {0}, ax = {0}, zero = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        lanes g = load(dy + i);
+        if (relu) /* lanes where q > 0 is false (NaN too) get 0 */
+            g = (lanes)((ilanes)g & (load(q + i) > zero));
+        a += g;
+        ax += g * (load(p + i) - m);
+    }
+    float ra = fold(a), rax = fold(ax);
+    for (; i < n; i++) {
+        float gi = (relu && !(q[i] > 0)) ? 0 : dy[i];
+        ra += gi;
+        rax += gi * (p[i] - m);
+    }
+    *sg = ra;
+    *sgx = rax;
+}
 
 void tg_bn_forward_train(const tg_bn_shape *s, const float *x,
                          const float *gamma, const float *beta, float *y,
@@ -20,18 +95,12 @@ void tg_bn_forward_train(const tg_bn_shape *s, const float *x,
          * every digit when the mean is large against the spread */
         double sum = 0, sq = 0;
         for (int b = 0; b < n; b++) {
-            const float *p = x + ((size_t)b * c + ch) * hw;
-            float ps = 0;  /* per plane in float, vectorisable */
-            for (int i = 0; i < hw; i++) ps += p[i];
-            sum += ps;
+            sum += plane_sum(x + ((size_t)b * c + ch) * hw, hw);
         }
         const double mean = sum / cnt;
         const float fm = (float)mean;
         for (int b = 0; b < n; b++) {
-            const float *p = x + ((size_t)b * c + ch) * hw;
-            float pq = 0;
-            for (int i = 0; i < hw; i++) pq += (p[i] - fm) * (p[i] - fm);
-            sq += pq;
+            sq += plane_sqdev(x + ((size_t)b * c + ch) * hw, hw, fm);
         }
         double var = sq / cnt;
         double invstd = 1.0 / sqrt(var + s->eps);
@@ -89,13 +158,8 @@ void tg_bn_backward(const tg_bn_shape *s, const float *x, const float *gamma,
         double sg = 0, sgx = 0;
         for (int b = 0; b < n; b++) {
             size_t off = ((size_t)b * c + ch) * hw;
-            const float *p = x + off, *g = dy + off, *q = y + off;
-            float a = 0, ax = 0;
-            for (int i = 0; i < hw; i++) {
-                float gi = (relu && !(q[i] > 0)) ? 0 : g[i];
-                a += gi;
-                ax += gi * (p[i] - mean);
-            }
+            float a, ax;
+            plane_grad_sums(x + off, dy + off, y + off, relu, hw, mean, &a, &ax);
             sg += a;
             sgx += ax;
         }
