@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "tgsage/backend.h"
 #include "tgsage/graph.h"
 #include "tgsage/models.h"
 
@@ -156,12 +157,126 @@ static void test_activations(void **state) {
     tg_graph_free(g);
 }
 
+/* Inference folds a BN into the unnamed convolution that alone feeds it:
+ * the BN's (and its ReLU's) output equals the unfolded computation from
+ * the convolution's output, with the running statistics; a named
+ * convolution, or one with a second consumer, is left as it is. */
+static void test_bn_folded(void **state) {
+    (void)state;
+    tg_error err;
+    tg_rng rng;
+    tg_rng_seed(&rng, 3);
+    const int N = 3, H = 6;
+    tg_graph *g = tg_graph_new(2, H, H);
+    int c1 = tg_graph_conv2d(g, 0, 4, 3, 3, 1, 1, 1, 1);   /* with bias, folded, ReLU */
+    int b1 = tg_graph_bn(g, c1);
+    int r1 = tg_graph_relu(g, b1);
+    int c2 = tg_graph_conv2d(g, r1, 5, 3, 1, 1, 1, 1, 0);  /* folded, no ReLU */
+    int b2 = tg_graph_bn(g, c2);
+    int c3 = tg_graph_conv2d(g, b2, 5, 1, 1, 1, 1, 1, 0);  /* named: kept */
+    tg_graph_name(g, c3, "kept");
+    int b3 = tg_graph_bn(g, c3);
+    int c4 = tg_graph_conv2d(g, b3, 5, 1, 3, 1, 1, 1, 0);  /* two consumers: kept */
+    int b4 = tg_graph_bn(g, c4);
+    int s = tg_graph_add(g, b4, c4);
+    tg_graph_linear(g, tg_graph_gap(g, s), 3);
+    if (tg_graph_error(g)) fail_msg("%s", tg_graph_error(g));
+    const int convs[4] = {c1, c2, c3, c4}, bns[4] = {b1, b2, b3, b4};
+    for (int be = 0; be < 2; be++) {
+        tg_net *net = tg_net_new(g, N, be ? &tg_backend_dnnl : &tg_backend_ref, &rng, &err);
+        assert_non_null(net);
+        int np, ns;
+        tg_param *p = tg_net_params(net, &np), *st = tg_net_state(net, &ns);
+        /* biases not zero, BN parameters and statistics far from the identity */
+        for (int i = 0; i < np; i++)
+            if (strstr(p[i].name, "bn")) tu_fill_uniform(&rng, p[i].data, p[i].size, 0.5f, 2);
+            else if (!strstr(p[i].name, ".w")) tu_fill_uniform(&rng, p[i].data, p[i].size, -1, 1);
+        for (int i = 0; i < ns; i++)
+            tu_fill_uniform(&rng, st[i].data, st[i].size, i % 2 ? 0.3f : -0.5f, i % 2 ? 3 : 0.5f);
+        float x[3 * 2 * 36];
+        tu_fill_uniform(&rng, x, sizeof x / sizeof x[0], -1, 1);
+        float *pre[4], *want[4];
+        assert_int_equal(tg_net_forward(net, x, N, 0, &err), TG_OK);
+        assert_null(tg_net_activation(net, c1));
+        assert_null(tg_net_activation(net, c2));
+        assert_non_null(tg_net_activation(net, c3));
+        assert_non_null(tg_net_activation(net, c4));
+        for (int k = 0; k < 4; k++) {
+            int c, h, w;
+            tg_graph_node_shape(g, bns[k], &c, &h, &w);
+            size_t n = (size_t)N * c * h * w;
+            const float *out = tg_net_activation(net, k == 0 ? r1 : bns[k]);
+            assert_non_null(out);
+            want[k] = malloc(n * sizeof(float));
+            pre[k] = malloc(n * sizeof(float));
+            memcpy(want[k], out, n * sizeof(float));
+        }
+        /* each layer unfolded, in double, on the input the inference pass
+         * gave it: the convolution, then (x - mean) / sqrt(var + eps) *
+         * gamma + beta, then the ReLU of the first */
+        for (int k = 0; k < 4; k++) {
+            int c, h, w, ic, ih, iw;
+            tg_graph_node_shape(g, bns[k], &c, &h, &w);
+            int in = k == 0 ? 0 : k == 1 ? r1 : bns[k - 1];
+            tg_graph_node_shape(g, in, &ic, &ih, &iw);
+            const float *xin = k == 0 ? x : want[k - 1];
+            /* the convolution's weights and bias */
+            const tg_param *wp = NULL, *bp = NULL, *gp = NULL, *betap = NULL;
+            char pfx[16];
+            snprintf(pfx, sizeof pfx, "n%d.", convs[k]);
+            for (int i = 0; i < np; i++)
+                if (!strncmp(p[i].name, pfx, strlen(pfx)))
+                    *(strstr(p[i].name, ".w") ? &wp : &bp) = &p[i];
+            snprintf(pfx, sizeof pfx, "n%d.", bns[k]);
+            for (int i = 0; i < np; i++)
+                if (!strncmp(p[i].name, pfx, strlen(pfx)))
+                    *(strstr(p[i].name, "gamma") ? &gp : &betap) = &p[i];
+            const tg_param *rm = NULL, *rv = NULL;
+            for (int i = 0; i + 1 < ns; i++)
+                if (!strncmp(st[i].name, pfx, strlen(pfx))) {
+                    rm = &st[i], rv = &st[i + 1];
+                    break;
+                }
+            assert_true(wp && gp && betap && rm && rv);
+            int kh = wp->dims[2], kw = wp->dims[3];
+            for (int b = 0; b < N; b++)
+                for (int o = 0; o < c; o++)
+                    for (int y = 0; y < h; y++)
+                        for (int z = 0; z < w; z++) {
+                            double v = bp ? bp->data[o] : 0;
+                            for (int q = 0; q < ic; q++)
+                                for (int u = 0; u < kh; u++)
+                                    for (int t = 0; t < kw; t++) {
+                                        int yy = y + u - (kh - 1) / 2, zz = z + t - (kw - 1) / 2;
+                                        if (yy < 0 || yy >= ih || zz < 0 || zz >= iw) continue;
+                                        v += (double)wp->data[((o * ic + q) * kh + u) * kw + t] *
+                                             xin[((b * ic + q) * ih + yy) * iw + zz];
+                                    }
+                            double r = (v - rm->data[o]) / sqrt(rv->data[o] + 1e-5) *
+                                           gp->data[o] + betap->data[o];
+                            if (k == 0 && r < 0) r = 0;
+                            size_t at = (((size_t)b * c + o) * h + y) * w + z;
+                            pre[k][at] = (float)r;
+                        }
+            size_t n = (size_t)N * c * h * w;
+            for (size_t i = 0; i < n; i++)
+                if (!(fabsf(want[k][i] - pre[k][i]) <= 1e-5f + 1e-5f * fabsf(pre[k][i])))
+                    fail_msg("%s layer %d element %zu: %.7g, unfolded %.7g", be ? "dnnl" : "ref",
+                             k, i, want[k][i], pre[k][i]);
+        }
+        for (int k = 0; k < 4; k++) free(want[k]), free(pre[k]);
+        tg_net_free(net);
+    }
+    tg_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_bad_graphs),
         cmocka_unit_test(test_net_errors),
         cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_bn_folded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

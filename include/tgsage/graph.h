@@ -110,7 +110,9 @@ tg_status tg_net_forward(tg_net *net, const float *x, int n, int training,
 /* Logits of the last forward pass: (n, classes). */
 const float *tg_net_output(const tg_net *net);
 /* Output of any node in the last forward pass, (n, c, h, w); NULL if the
- * node's output is not kept (fused into its consumer: see graph.c). */
+ * node's output is not kept (fused into its consumer: see graph.c): a BN
+ * with its ReLU, and in inference an unnamed convolution that alone feeds
+ * a BN (the BN is folded into its weights). Named nodes are always kept. */
 const float *tg_net_activation(const tg_net *net, int node);
 /* Mean cross-entropy of the last forward pass against labels; also sets the
  * output gradient for tg_net_backward. TG_ERR_NUMERIC if it is not finite. */

@@ -9,6 +9,9 @@
  * (named nodes are observed by the evaluator), computes BN+ReLU in one pass
  * into its own buffer; the ReLU node aliases that buffer and its gradient,
  * and the BN's pre-ReLU output is not kept (tg_net_activation gives NULL).
+ * In inference an unnamed convolution that alone feeds a BN takes the BN
+ * into its weights and bias (conv_bn_infer): one pass less per layer, and
+ * the convolution's own output is not computed.
  *
  * Gradients flow in reverse node order. A node's gradient buffer is written
  * by its first consumer and added to by the others (the ops' acc flag);
@@ -26,6 +29,8 @@ typedef struct {
     int grad_ready;      /* grad written by a consumer in this backward pass */
     int fused_relu;      /* BN: ReLU fused in; RELU: aliases its BN input */
     int consumers;
+    int fold;            /* CONV: the BN node it feeds alone, folded into it in
+                          * inference (0: none); BN: 1 if so fed */
     int p0, np;          /* its parameters: params[p0 .. p0+np) */
     int s0;              /* BN: state[s0] running mean, state[s0+1] var */
     float *save_mean, *save_invstd;
@@ -49,6 +54,7 @@ struct tg_net {
     float *pslab, *gslab, *sslab, *aslab;
     float *scratch;
     size_t scratch_n;
+    float *fold_w;       /* a folded convolution's weights and bias */
 };
 
 static size_t node_size(const tg_node *n) { return (size_t)n->c * n->h * n->w; }
@@ -285,6 +291,19 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
             !g->nodes[b].name[0])
             net->x[b].fused_relu = net->x[i].fused_relu = 1;
     }
+    /* inference folds a BN into the unobserved convolution that alone feeds it */
+    size_t fold_sz = 0;
+    for (int i = 0; i < g->n; i++) {
+        const tg_node *n = &g->nodes[i];
+        int c = n->in[0];
+        if (n->kind != TG_NODE_BN || g->nodes[c].kind != TG_NODE_CONV ||
+            net->x[c].consumers != 1 || g->nodes[c].name[0])
+            continue;
+        net->x[c].fold = i, net->x[i].fold = 1;
+        const tg_param *w = &net->params[net->x[c].p0];
+        if (w->size + (size_t)n->c > fold_sz) fold_sz = w->size + (size_t)n->c;
+    }
+    if (fold_sz && !(net->fold_w = malloc(fold_sz * sizeof(float)))) goto nomem;
 
     /* slab sizes */
     size_t psz = 0, ssz = 0, asz = 0;
@@ -371,6 +390,7 @@ void tg_net_free(tg_net *net) {
     free(net->sslab);
     free(net->aslab);
     free(net->scratch);
+    free(net->fold_w);
     free(net);
 }
 
@@ -396,6 +416,31 @@ size_t tg_net_param_count(const tg_net *net) {
 
 /* ---- forward ----------------------------------------------------------- */
 
+/* Inference of convolution i and the BN it alone feeds, as one convolution:
+ * with a = gamma / sqrt(running var + eps), weights w * a and bias
+ * (b - running mean) * a + beta per output channel, written into the BN's
+ * output, where the ReLU fused into the BN, if any, runs in place. The
+ * convolution's own output is not written. (oneDNN's ReLU post-op on the
+ * convolution measured slower: candidate6 inference 850 img/s against 925
+ * with the separate pass, resnet20 the same within noise.) */
+static void conv_bn_infer(tg_net *net, int i, const float *xa) {
+    const tg_node *nd = &net->g->nodes[i];
+    const exec_node *x = &net->x[i], *bx = &net->x[x->fold];
+    const tg_param *p = &net->params[x->p0], *bp = &net->params[bx->p0];
+    const tg_param *st = &net->state[bx->s0];
+    const int k = nd->k;
+    const size_t per = p[0].size / (size_t)k;
+    float *w = net->fold_w, *b = net->fold_w + p[0].size;
+    for (int o = 0; o < k; o++) {
+        const float a = bp[0].data[o] / sqrtf(st[1].data[o] + 1e-5f);
+        const float *src = p[0].data + (size_t)o * per;
+        for (size_t j = 0; j < per; j++) w[(size_t)o * per + j] = src[j] * a;
+        b[o] = ((nd->bias ? p[1].data[o] : 0.0f) - st[0].data[o]) * a + bp[1].data[o];
+    }
+    net->be->conv_forward(x->plan, xa, w, b, bx->out, net->scratch);
+    if (bx->fused_relu) tg_relu_forward((size_t)net->n * node_size(nd), bx->out, bx->out);
+}
+
 tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
                          tg_error *err) {
     const tg_graph *g = net->g;
@@ -416,11 +461,16 @@ tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
         case TG_NODE_CONV: {
             tg_status st = make_plan(net, i, n, err);
             if (st != TG_OK) return st;
+            if (!training && x->fold) {
+                conv_bn_infer(net, i, xa);
+                break;
+            }
             net->be->conv_forward(x->plan, xa, p[0].data, nd->bias ? p[1].data : NULL,
                                   x->out, net->scratch);
             break;
         }
         case TG_NODE_BN: {
+            if (!training && x->fold) break;  /* done by its convolution */
             tg_bn_shape s = {n, nd->c, nd->h * nd->w, 1e-5f, 0.1f};
             tg_param *st = &net->state[x->s0];
             if (training)
@@ -476,6 +526,8 @@ const float *tg_net_output(const tg_net *net) { return net->x[net->g->n - 1].out
 const float *tg_net_activation(const tg_net *net, int node) {
     if (node < 0 || node >= net->g->n) return NULL;
     if (net->g->nodes[node].kind == TG_NODE_BN && net->x[node].fused_relu) return NULL;
+    if (net->g->nodes[node].kind == TG_NODE_CONV && net->x[node].fold && !net->training)
+        return NULL;  /* folded into its BN: not computed */
     return net->x[node].out;
 }
 
