@@ -24,15 +24,13 @@
 typedef float lanes __attribute__((vector_size(LANES * sizeof(float))));
 typedef int ilanes __attribute__((vector_size(LANES * sizeof(int))));
 
-static lanes load(const float *p) {
-    lanes v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+/* v = p[0..LANES) (a macro: a vector argument or return value would be
+ * passed in another way with and without AVX-512, -Wpsabi) */
+#define LOAD(v, p) memcpy(&(v), (p), sizeof(lanes))
 
-static float fold(lanes v) {
+static float fold(const lanes *v) {
     float acc[LANES];
-    memcpy(acc, &v, sizeof acc);
+    memcpy(acc, v, sizeof acc);
     for (int w = LANES / 2; w >= 1; w /= 2)
         for (int j = 0; j < w; j++) acc[j] += acc[j + w];
     return acc[0];
@@ -42,8 +40,12 @@ static float fold(lanes v) {
 static float plane_sum(const float *p, int n) {
     lanes acc = {0};
     int i = 0;
-    for (; i + LANES <= n; i += LANES) acc += load(p + i);
-    float r = fold(acc);
+    for (; i + LANES <= n; i += LANES) {
+        lanes v;
+        LOAD(v, p + i);
+        acc += v;
+    }
+    float r = fold(&acc);
     for (; i < n; i++) r += p[i];
     return r;
 }
@@ -53,10 +55,12 @@ static float plane_sqdev(const float *p, int n, float m) {
     lanes acc = {0};
     int i = 0;
     for (; i + LANES <= n; i += LANES) {
-        lanes d = load(p + i) - m;
+        lanes d;
+        LOAD(d, p + i);
+        d -= m;
         acc += d * d;
     }
-    float r = fold(acc);
+    float r = fold(&acc);
     for (; i < n; i++) r += (p[i] - m) * (p[i] - m);
     return r;
 }
@@ -67,13 +71,17 @@ static void plane_grad_sums(const float *p, const float *dy, const float *q, int
     lanes a = {0}, ax = {0}, zero = {0};
     int i = 0;
     for (; i + LANES <= n; i += LANES) {
-        lanes g = load(dy + i);
-        if (relu) /* lanes where q > 0 is false (NaN too) get 0 */
-            g = (lanes)((ilanes)g & (load(q + i) > zero));
+        lanes g, v;
+        LOAD(g, dy + i);
+        if (relu) { /* lanes where q > 0 is false (NaN too) get 0 */
+            LOAD(v, q + i);
+            g = (lanes)((ilanes)g & (v > zero));
+        }
+        LOAD(v, p + i);
         a += g;
-        ax += g * (load(p + i) - m);
+        ax += g * (v - m);
     }
-    float ra = fold(a), rax = fold(ax);
+    float ra = fold(&a), rax = fold(&ax);
     for (; i < n; i++) {
         float gi = (relu && !(q[i] > 0)) ? 0 : dy[i];
         ra += gi;
