@@ -1000,6 +1000,46 @@ static void test_pool_forward_values(void **state) {
         for (int ox = 0; ox < 4; ox++)
             want_arg[oy * 4 + ox] = (oy > 0 ? oy - 1 : 0) * 4 + (ox > 0 ? ox - 1 : 0);
     expect_equal_i32(&S, "maxpool 3x3 stride 1, all equal", "argmax", arg, want_arg, 16);
+
+    /* rows wider than the fast path's chunk, windows larger than the image,
+     * strides 1-3, many ties (values in -3..3): the fast path of the inner
+     * columns gives the naive window's value and first maximum */
+    const int shapes[][5] = {{9, 150, 3, 1, 2}, {7, 70, 5, 2, 3}, {5, 5, 3, 3, 1}, {1, 1, 3, 1, 2},
+                             {4, 130, 5, 1, 1}, {6, 2, 5, 1, 2}, {3, 64, 3, 1, 2}, {8, 65, 7, 3, 2}};
+    for (size_t q = 0; q < sizeof shapes / sizeof shapes[0]; q++) {
+        const int *t = shapes[q];
+        char what[96];
+        snprintf(what, sizeof what, "maxpool %dx%d stride %d on %dx%d, c %d", t[2], t[2], t[3],
+                 t[0], t[1], t[4]);
+        assert_int_equal(tg_pool_shape_init(&s, 2, t[4], t[0], t[1], t[2], t[3], NULL), TG_OK);
+        const size_t nx = (size_t)2 * t[4] * t[0] * t[1], ny = (size_t)2 * t[4] * s.oh * s.ow;
+        bag B = {0};
+        float *xq = bag_f(&B, nx), *yq = bag_f(&B, ny), *wy = bag_f(&B, ny);
+        int32_t *aq = malloc(ny * sizeof(int32_t)), *wa = malloc(ny * sizeof(int32_t));
+        for (size_t i = 0; i < nx; i++) xq[i] = (float)((int)tg_rng_below(&S.rng, 7) - 3);
+        tg_maxpool_forward(&s, xq, yq, aq);
+        pool_naive(&s, 1, xq, wy, wa);
+        expect_close(&S, what, "y", yq, wy, ny, 0, 0);
+        expect_equal_i32(&S, what, "argmax (first maximum)", aq, wa, ny);
+        free(aq), free(wa);
+        bag_free(&B);
+    }
+    /* NaN wins over numbers, and the first NaN stays (as PyTorch) */
+    {
+        float xn[300], yn[300];
+        int32_t an[300];
+        for (int i = 0; i < 300; i++) xn[i] = (float)(i % 7);
+        xn[150] = xn[151] = NAN;  /* row 1, columns 50 and 51 */
+        assert_int_equal(tg_pool_shape_init(&s, 1, 1, 3, 100, 3, 1, NULL), TG_OK);
+        tg_maxpool_forward(&s, xn, yn, an);
+        S.checks++;
+        for (int r = 0; r < 3; r++)
+            for (int ox = 47; ox <= 54; ox++) {
+                int o = r * 100 + ox, nan = ox >= 49 && ox <= 52;
+                if ((yn[o] != yn[o]) != nan || (nan && an[o] != (ox == 52 ? 151 : 150)))
+                    fail_msg("maxpool NaN: row %d column %d: %g at %d", r, ox, yn[o], an[o]);
+            }
+    }
     suite_end(&S, "pool forward values");
 }
 
