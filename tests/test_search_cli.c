@@ -123,39 +123,33 @@ static void test_help_and_usage(void **state) {
     char a[8192];
     tu_expect("search --study s --space layerwise:3 --trials 3 --objective-cmd true", 2,
               "--db is required");
-    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --objective-cmd true",
-             g_url);
-    tu_expect(a, 2, "--trials is required");
-    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3", g_url);
-    tu_expect(a, 2, "--epochs is required");
-    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
-             "annealing --objective-cmd true", g_url);
-    tu_expect(a, 2, "annealing");
-    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
-             "random --tpe-startup 4 --objective-cmd true", g_url);
-    tu_expect(a, 2, "--tpe-startup is an option of --algo tpe");
-    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
-             "tpe --rl-lr 0.01 --objective-cmd true", g_url);
-    tu_expect(a, 2, "--rl-lr is an option of --algo rl, not tpe");
-    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
-             "rl --population 8 --objective-cmd true", g_url);
-    tu_expect(a, 2, "--population is an option of --algo evolution, not rl");
-    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --algo "
-             "rl --rl-lr 2 --objective-cmd true", g_url);
-    tu_expect(a, 2, "--rl-lr");
-    snprintf(a, sizeof a, "search --db %s --study evo --space layerwise:3 --trials 3 --algo "
-             "evolution --population 4 --sample 6 --objective-cmd true", g_url);
-    /* refused before the study is made: status lists only cli1 below */
-    tu_expect(a, 1, "evo_sample 6 is not in [1, 4]");
-    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 --seed 4 "
-             "--split-seed -1 --epochs 1 --score p", g_url);
-    tu_expect(a, 2, "--split-seed");
-    snprintf(a, sizeof a, "search --db %s --study s --space hexagons --trials 3 "
-             "--objective-cmd true", g_url);
-    tu_expect(a, 2, "--space");
-    snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 "
-             "--epochs 1 --data mnist:/nonexistent", g_url);
-    tu_expect(a, 2, "--score p+tg needs --teacher");
+    /* each after "search --db URL" */
+    const struct { const char *args; int code; const char *want; } bad[] = {
+        {"--study s --space layerwise:3 --objective-cmd true", 2, "--trials is required"},
+        {"--study s --space layerwise:3 --trials 3", 2, "--epochs is required"},
+        {"--study s --space layerwise:3 --trials 3 --algo annealing --objective-cmd true", 2,
+         "annealing"},
+        {"--study s --space layerwise:3 --trials 3 --algo random --tpe-startup 4 "
+         "--objective-cmd true", 2, "--tpe-startup is an option of --algo tpe"},
+        {"--study s --space layerwise:3 --trials 3 --algo tpe --rl-lr 0.01 --objective-cmd true",
+         2, "--rl-lr is an option of --algo rl, not tpe"},
+        {"--study s --space layerwise:3 --trials 3 --algo rl --population 8 --objective-cmd true",
+         2, "--population is an option of --algo evolution, not rl"},
+        {"--study s --space layerwise:3 --trials 3 --algo rl --rl-lr 2 --objective-cmd true", 2,
+         "--rl-lr"},
+        /* refused before the study is made: status lists only cli1 below */
+        {"--study evo --space layerwise:3 --trials 3 --algo evolution --population 4 --sample 6 "
+         "--objective-cmd true", 1, "evo_sample 6 is not in [1, 4]"},
+        {"--study s --space layerwise:3 --trials 3 --seed 4 --split-seed -1 --epochs 1 --score p",
+         2, "--split-seed"},
+        {"--study s --space hexagons --trials 3 --objective-cmd true", 2, "--space"},
+        {"--study s --space layerwise:3 --trials 3 --epochs 1 --data mnist:/nonexistent", 2,
+         "--score p+tg needs --teacher"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(a, sizeof a, "search --db %s %s", g_url, bad[i].args);
+        tu_expect(a, bad[i].code, bad[i].want);
+    }
     /* the teacher is checked before the data is loaded */
     snprintf(a, sizeof a, "search --db %s --study s --space layerwise:3 --trials 3 "
              "--epochs 1 --teacher /nonexistent/t.tgt --data mnist:/nonexistent", g_url);

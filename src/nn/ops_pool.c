@@ -47,8 +47,9 @@ static void max_window(const tg_pool_shape *s, const float *p, int oy, int ox, f
 
 /* The columns whose window lies inside the image along x: ox in [lo, hi). */
 static void inner_columns(const tg_pool_shape *s, int *lo, int *hi) {
+    const int last = s->w - s->k + s->pad;  /* the largest ox * stride that fits */
     *lo = (s->pad + s->stride - 1) / s->stride;
-    *hi = (s->w - s->k + s->pad) / s->stride + 1;
+    *hi = last < 0 ? 0 : last / s->stride + 1;
     if (*hi > s->ow) *hi = s->ow;
     if (*lo > *hi) *lo = *hi;
 }
