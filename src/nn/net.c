@@ -295,9 +295,9 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
     size_t fold_sz = 0;
     for (int i = 0; i < g->n; i++) {
         const tg_node *n = &g->nodes[i];
+        if (n->kind != TG_NODE_BN) continue;
         int c = n->in[0];
-        if (n->kind != TG_NODE_BN || g->nodes[c].kind != TG_NODE_CONV ||
-            net->x[c].consumers != 1 || g->nodes[c].name[0])
+        if (g->nodes[c].kind != TG_NODE_CONV || net->x[c].consumers != 1 || g->nodes[c].name[0])
             continue;
         net->x[c].fold = i, net->x[i].fold = 1;
         const tg_param *w = &net->params[net->x[c].p0];
