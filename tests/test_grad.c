@@ -1342,7 +1342,7 @@ static tg_graph *net_graph(net_nodes *id) {
     a = tg_graph_relu(g, id->bn[0] = tg_graph_bn(g, a));
     int b = tg_graph_conv2d(g, a, 4, 1, 1, 1, 1, 1, 0);
     int c = tg_graph_conv2d(g, a, 3, 3, 3, 2, 1, 1, 1);
-    int d = tg_graph_add(g, b, a);
+    int d = tg_graph_relu(g, tg_graph_add(g, b, a));  /* an addition fused with its ReLU */
     int e = tg_graph_avgpool(g, d, 3, 1);
     int f = tg_graph_maxpool(g, d, 3, 2);
     id->pool = f, id->pool_in = d;

@@ -153,6 +153,14 @@ static void test_activations(void **state) {
     /* a BN fused with its ReLU keeps no pre-activation output */
     assert_int_equal(tg_graph_node_kind(g, 2), TG_NODE_BN);
     assert_null(tg_net_activation(net, 2));
+    /* nor does a residual addition fused with its ReLU */
+    int adds = 0;
+    for (int i = 1; i < tg_graph_nodes(g); i++)
+        if (tg_graph_node_kind(g, i) == TG_NODE_ADD) {
+            assert_null(tg_net_activation(net, i));
+            adds++;
+        }
+    assert_true(adds > 0);
     tg_net_free(net);
     tg_graph_free(g);
 }

@@ -76,6 +76,9 @@ void tg_relu_forward(size_t n, const float *x, float *y);
 void tg_relu_backward(size_t n, const float *y, const float *dy, float *dx,
                       int acc);
 void tg_add_forward(size_t n, const float *a, const float *b, float *y);
+/* y = max(a + b, 0), NaN passing (an addition fused with its ReLU; the
+ * gradient of each summand is then tg_relu_backward's) */
+void tg_add_relu_forward(size_t n, const float *a, const float *b, float *y);
 /* dx (+)= dy, for one summand at a time */
 void tg_copy_backward(size_t n, const float *dy, float *dx, int acc);
 

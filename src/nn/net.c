@@ -5,10 +5,11 @@
  * node's output, BN's saved batch statistics, max pooling's argmax, and an
  * arena where node gradients share space by lifetime: plan_grads).
  *
- * Fusion: a BN node whose only consumer is a ReLU, and which is not named
- * (named nodes are observed by the evaluator), computes BN+ReLU in one pass
- * into its own buffer; the ReLU node aliases that buffer and its gradient,
- * and the BN's pre-ReLU output is not kept (tg_net_activation gives NULL).
+ * Fusion: a BN or ADD node whose only consumer is a ReLU, and which is not
+ * named (named nodes are observed by the evaluator), computes itself and
+ * the ReLU in one pass into its own buffer; the ReLU node aliases that
+ * buffer and its gradient, and the pre-ReLU output is not kept
+ * (tg_net_activation gives NULL).
  * In inference an unnamed convolution that alone feeds a BN takes the BN
  * into its weights and bias (conv_bn_infer): one pass less per layer, and
  * the convolution's own output is not computed.
@@ -27,7 +28,7 @@ typedef struct {
     float *out, *grad;
     int needs_grad;      /* some ancestor (or the node) has parameters */
     int grad_ready;      /* grad written by a consumer in this backward pass */
-    int fused_relu;      /* BN: ReLU fused in; RELU: aliases its BN input */
+    int fused_relu;      /* BN, ADD: ReLU fused in; RELU: aliases its input */
     int consumers;
     int fold;            /* CONV: the BN node it feeds alone, folded into it in
                           * inference (0: none); BN: 1 if so fed */
@@ -287,8 +288,8 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
         const tg_node *n = &g->nodes[i];
         if (n->kind != TG_NODE_RELU) continue;
         int b = n->in[0];
-        if (g->nodes[b].kind == TG_NODE_BN && net->x[b].consumers == 1 &&
-            !g->nodes[b].name[0])
+        if ((g->nodes[b].kind == TG_NODE_BN || g->nodes[b].kind == TG_NODE_ADD) &&
+            net->x[b].consumers == 1 && !g->nodes[b].name[0])
             net->x[b].fused_relu = net->x[i].fused_relu = 1;
     }
     /* inference folds a BN into the unobserved convolution that alone feeds it */
@@ -499,7 +500,10 @@ tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
             tg_gap_forward(n, a->c, a->h * a->w, xa, x->out);
             break;
         case TG_NODE_ADD:
-            tg_add_forward(sz, xa, net->x[nd->in[1]].out, x->out);
+            if (x->fused_relu)
+                tg_add_relu_forward(sz, xa, net->x[nd->in[1]].out, x->out);
+            else
+                tg_add_forward(sz, xa, net->x[nd->in[1]].out, x->out);
             break;
         case TG_NODE_CONCAT: {
             int c0 = 0;
@@ -525,7 +529,7 @@ const float *tg_net_output(const tg_net *net) { return net->x[net->g->n - 1].out
 
 const float *tg_net_activation(const tg_net *net, int node) {
     if (node < 0 || node >= net->g->n) return NULL;
-    if (net->g->nodes[node].kind == TG_NODE_BN && net->x[node].fused_relu) return NULL;
+    if (net->g->nodes[node].kind != TG_NODE_RELU && net->x[node].fused_relu) return NULL;
     if (net->g->nodes[node].kind == TG_NODE_CONV && net->x[node].fold && !net->training)
         return NULL;  /* folded into its BN: not computed */
     return net->x[node].out;
@@ -596,7 +600,7 @@ void tg_net_backward(tg_net *net) {
         }
         case TG_NODE_RELU:
             if (x->fused_relu) {
-                net->x[j].grad_ready = 1;  /* same buffer: BN applies the mask */
+                net->x[j].grad_ready = 1;  /* same buffer: BN or ADD applies the mask */
                 break;
             }
             if ((dx = grad_of(net, j, &acc))) tg_relu_backward(sz, x->out, x->grad, dx, acc);
@@ -617,8 +621,13 @@ void tg_net_backward(tg_net *net) {
                 tg_gap_backward(n, a->c, a->h * a->w, x->grad, dx, acc);
             break;
         case TG_NODE_ADD:
-            for (int q = 0; q < 2; q++)
-                if ((dx = grad_of(net, nd->in[q], &acc))) tg_copy_backward(sz, x->grad, dx, acc);
+            for (int q = 0; q < 2; q++) {
+                if (!(dx = grad_of(net, nd->in[q], &acc))) continue;
+                if (x->fused_relu)
+                    tg_relu_backward(sz, x->out, x->grad, dx, acc);
+                else
+                    tg_copy_backward(sz, x->grad, dx, acc);
+            }
             break;
         case TG_NODE_CONCAT: {
             int c0 = 0;

@@ -24,6 +24,14 @@ void tg_add_forward(size_t n, const float *a, const float *b, float *y) {
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
+void tg_add_relu_forward(size_t n, const float *a, const float *b, float *y) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float v = a[i] + b[i];
+        y[i] = v < 0 ? 0 : v;
+    }
+}
+
 void tg_copy_backward(size_t n, const float *dy, float *dx, int acc) {
     if (!acc) {
         memcpy(dx, dy, n * sizeof(float));
