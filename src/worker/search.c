@@ -123,8 +123,15 @@ static tg_status same_settings(search *s, tg_error *err) {
     return TG_OK;
 }
 
+/* A new explorer of the study's algorithm and seed with the settings asked for. */
+static tg_explorer *new_explorer(const search *s, tg_error *err) {
+    tg_explorer_config ec = s->c->explorer;
+    snprintf(ec.algo, sizeof ec.algo, "%s", s->c->cfg.algo);
+    ec.seed = s->c->cfg.seed;
+    return tg_explorer_new(s->space, &ec, err);
+}
+
 static tg_status open_explorer(search *s, tg_error *err) {
-    if (!(s->space = tg_space_parse(s->c->cfg.space, err))) return err->status;
     char *state = NULL;
     tg_status st = tg_study_state(s->t, s->study.id, &state, err);
     if (st != TG_OK) return st;
@@ -138,11 +145,8 @@ static tg_status open_explorer(search *s, tg_error *err) {
                                 s->study.name, m);
         }
         if ((st = same_settings(s, err)) != TG_OK) return st;
-    } else {
-        tg_explorer_config ec = s->c->explorer;
-        snprintf(ec.algo, sizeof ec.algo, "%s", s->c->cfg.algo);
-        ec.seed = s->c->cfg.seed;
-        if (!(s->ex = tg_explorer_new(s->space, &ec, err))) return err->status;
+    } else if (!(s->ex = new_explorer(s, err))) {
+        return err->status;
     }
     /* the state was committed with the proposals: they must agree */
     if ((st = tg_study_counts_get(s->t, s->study.id, &s->counts, err)) != TG_OK) return st;
@@ -157,13 +161,7 @@ static tg_status open_explorer(search *s, tg_error *err) {
 /* Settings that no explorer takes are refused before a new study is made
  * of them (a study that exists runs with its saved ones: open_explorer). */
 static tg_status check_new_explorer(search *s, tg_error *err) {
-    tg_space *sp = tg_space_parse(s->c->cfg.space, err);
-    if (!sp) return err->status;
-    tg_explorer_config ec = s->c->explorer;
-    snprintf(ec.algo, sizeof ec.algo, "%s", s->c->cfg.algo);
-    ec.seed = s->c->cfg.seed;
-    tg_explorer *e = tg_explorer_new(sp, &ec, err);
-    tg_space_free(sp);
+    tg_explorer *e = new_explorer(s, err);
     if (e) {
         tg_explorer_free(e);
         return TG_OK;
@@ -182,9 +180,10 @@ static tg_status setup(search *s, tg_error *err) {
     unsigned char *teacher;
     size_t nteacher;
     if ((st = read_teacher(s, &teacher, &nteacher, err)) != TG_OK) return st;
-    if ((st = check_new_explorer(s, err)) != TG_OK) {
+    if (!(s->space = tg_space_parse(c->cfg.space, err)) ||
+        (st = check_new_explorer(s, err)) != TG_OK) {
         free(teacher);
-        return st;
+        return err->status;
     }
     int created = 0;
     st = tg_study_open(s->t, c->study, &c->cfg, teacher, nteacher, &s->study, &created, err);
