@@ -823,6 +823,7 @@ static void syn_run(const tg_space *s, const char *algo, double lr, const tg_syn
     if (lr > 0) cfg.rl_lr = lr;
     tg_explorer *e = tg_explorer_new(s, &cfg, &err);
     if (!e) fail_msg("%s: %s", algo, err.msg);
+    assert_true(T <= BUDGETS[1]);  /* the loop reads BUDGETS[k] while t < T */
     int *x = malloc((size_t)tg_space_ndims(s) * sizeof(int));
     double b = -INFINITY, window = 0;
     for (int t = 0, k = 0; t < T; t++) {
