@@ -25,6 +25,13 @@ typedef struct tg_backend {
     void (*conv_backward)(tg_conv_plan *p, const float *x, const float *wt,
                           const float *dy, float *dx, int acc, float *dw,
                           float *db, float *scratch);
+    /* Which channel-blocked layout (8, 16: nChw<B>c) the backend's blocked
+     * kernels run x (side 0) or y (side 1) of a shape in, in every pass,
+     * so that a plan made with that x_blk / y_blk can run without reorders
+     * there; 0 if none. dx = 0: the backward-data pass never runs (the
+     * input needs no gradient) and does not count. NULL when the backend
+     * takes NCHW only. */
+    int (*conv_blocked)(const tg_conv2d_shape *s, int side, int dx);
 } tg_backend;
 
 extern const tg_backend tg_backend_ref;   /* im2col + OpenBLAS SGEMM */

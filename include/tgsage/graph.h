@@ -114,6 +114,13 @@ const float *tg_net_output(const tg_net *net);
  * with its ReLU, and in inference an unnamed convolution that alone feeds
  * a BN (the BN is folded into its weights). Named nodes are always kept. */
 const float *tg_net_activation(const tg_net *net, int node);
+/* How a node's output lies in memory: 0 NCHW, 8 or 16 channel-blocked
+ * (nChw8c / nChw16c, see net.c's plan_layouts; TG_NET_LAYOUT=nchw turns
+ * that off). tg_net_activation gives NCHW either way: a blocked node is
+ * converted on the first read after each forward pass, into a buffer the
+ * node owns, so the pointers of several nodes stay valid together until
+ * the next forward pass. */
+int tg_net_layout(const tg_net *net, int node);
 /* Mean cross-entropy of the last forward pass against labels; also sets the
  * output gradient for tg_net_backward. TG_ERR_NUMERIC if it is not finite. */
 tg_status tg_net_loss(tg_net *net, const int32_t *labels, double *loss,

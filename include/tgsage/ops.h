@@ -23,6 +23,10 @@ typedef struct {
     int groups;           /* c and k divisible by groups; groups == c is depthwise */
     int pad_h, pad_w;     /* zero padding on each side */
     int oh, ow;           /* output height and width (filled by tg_conv2d_shape_init) */
+    /* the caller's layout of x / dx and of y / dy: 0 NCHW (set by
+     * tg_conv2d_shape_init), else nChw<blk>c (a backend's conv_blocked
+     * says which it runs without reorders; the reference backend has none) */
+    int x_blk, y_blk;
 } tg_conv2d_shape;
 
 /* Fill pad and output size for "same"-style padding: pad = dil*(k-1)/2 on
@@ -68,6 +72,35 @@ void tg_bn_backward(const tg_bn_shape *s, const float *x, const float *gamma,
                     const float *save_mean, const float *save_invstd,
                     const float *y, int relu, const float *dy, float *dx,
                     int acc, float *dgamma, float *dbeta);
+
+/* ---- channel-blocked layout ----------------------------------------- */
+
+/* oneDNN's nChw<B>c, B = blk (8 or 16; c a multiple of it): element
+ * (b, ch, p) of an (n, c, hw) batch at ((b*c/B + ch/B)*hw + p)*B + ch%B.
+ * Networks keep the tensors between blocked convolutions in it (net.c);
+ * pointwise ops (ReLU, addition) do not care about the layout. */
+#define TG_MAX_BLOCK 16
+void tg_blocked_from_nchw(int n, int c, int hw, int blk, const float *x, float *y);
+void tg_blocked_to_nchw(int n, int c, int hw, int blk, const float *x, float *y);
+/* as tg_gap_forward / tg_gap_backward (the same bits), x and dx blocked */
+void tg_gap_blocked_forward(int n, int c, int hw, int blk, const float *x, float *y);
+void tg_gap_blocked_backward(int n, int c, int hw, int blk, const float *dy, float *dx,
+                             int acc);
+/* As the tg_bn_ functions above on blocked x, y, dy and dx; scratch holds
+ * tg_bn_blocked_scratch_floats(s) floats (per-image partial sums). */
+size_t tg_bn_blocked_scratch_floats(const tg_bn_shape *s);
+void tg_bn_blocked_forward_train(const tg_bn_shape *s, int blk, const float *x,
+                                 const float *gamma, const float *beta, float *y,
+                                 float *save_mean, float *save_invstd, float *run_mean,
+                                 float *run_var, int relu, float *scratch);
+void tg_bn_blocked_forward_eval(const tg_bn_shape *s, int blk, const float *x,
+                                const float *gamma, const float *beta, float *y,
+                                const float *run_mean, const float *run_var, int relu,
+                                float *scratch);
+void tg_bn_blocked_backward(const tg_bn_shape *s, int blk, const float *x, const float *gamma,
+                            const float *save_mean, const float *save_invstd, const float *y,
+                            int relu, const float *dy, float *dx, int acc, float *dgamma,
+                            float *dbeta, float *scratch);
 
 /* ---- pointwise ------------------------------------------------------- */
 

@@ -287,6 +287,21 @@ static dnnl_status_t strat_mds(const pd_ctx *q, int strat, dnnl_memory_desc_t *x
     return st;
 }
 
+static dnnl_format_tag_t block_tag(int blk) {
+    return blk == 16 ? dnnl_nChw16c : blk == 8 ? dnnl_nChw8c : dnnl_format_tag_undef;
+}
+
+/* The caller's x and y layouts where the shape asks for a blocked one. */
+static dnnl_status_t user_blocked(const tg_conv2d_shape *s, dnnl_memory_desc_t *x,
+                                  dnnl_memory_desc_t *y) {
+    dnnl_dims_t xd = {s->n, s->c, s->h, s->w}, yd = {s->n, s->k, s->oh, s->ow};
+    dnnl_status_t st = dnnl_success;
+    if (s->x_blk) st = dnnl_memory_desc_init_by_tag(x, 4, xd, dnnl_f32, block_tag(s->x_blk));
+    if (st == dnnl_success && s->y_blk)
+        st = dnnl_memory_desc_init_by_tag(y, 4, yd, dnnl_f32, block_tag(s->y_blk));
+    return st;
+}
+
 /* The primitive descriptor of one pass under one strategy; backward passes
  * take the forward descriptor of the same strategy as their hint. */
 static dnnl_status_t pass_pd(pd_ctx *q, int pass, int strat,
@@ -385,6 +400,7 @@ static tg_conv_plan *plan_create(const tg_conv2d_shape *s,
     q.eng = p->eng;
     dnnl_dims_t bd = {s->k};
     if (!dn_ok(&c, strat_mds(&q, STRAT_PLAIN, &q.x, &q.w, &q.y), "memory desc") ||
+        !dn_ok(&c, user_blocked(s, &q.x, &q.y), "memory desc") ||
         !dn_ok(&c, dnnl_memory_desc_init_by_tag(&q.b, 1, bd, dnnl_f32, dnnl_x), "memory desc"))
         goto fail;
 
@@ -620,6 +636,61 @@ static void conv_backward(tg_conv_plan *p, const float *x, const float *wt,
     TG_ASSERT(dnnl_stream_wait(p->strm) == dnnl_success);
 }
 
+/* The layout a pass's primitive descriptor chose for an argument equals
+ * nChw<blk>c of dims d. */
+static int pd_md_is(dnnl_primitive_desc_t pd, dnnl_query_t what, const dnnl_dims_t d,
+                    int blk) {
+    const dnnl_memory_desc_t *md = pd ? q_md(pd, what) : NULL;
+    dnnl_memory_desc_t want;
+    return md && dnnl_memory_desc_init_by_tag(&want, 4, d, dnnl_f32, block_tag(blk)) ==
+                     dnnl_success &&
+           dnnl_memory_desc_equal(md, &want);
+}
+
+/* 16 or 8 when the blocked strategy's primitives of every pass (but
+ * backward data if !dx) take x (side 0) or y (side 1) in nChw16c or
+ * nChw8c, so a caller holding it in that layout spares their reorders;
+ * else 0. Asks primitive descriptors only (no kernel is generated). */
+static int conv_blocked(const tg_conv2d_shape *s, int side, int dx) {
+    const int ch = side ? s->k : s->c;
+    if (ch % 8) return 0;
+    pd_ctx q;
+    memset(&q, 0, sizeof q);
+    q.s = s;
+    dnnl_primitive_desc_t pds[PASS_COUNT] = {NULL, NULL, NULL};
+    int blk = 0;
+    dnnl_dims_t bd = {s->k};
+    if (dnnl_engine_create(&q.eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_primitive_attr_create(&q.attr) != dnnl_success ||
+        dnnl_primitive_attr_set_scratchpad_mode(q.attr, dnnl_scratchpad_mode_user) !=
+            dnnl_success ||
+        strat_mds(&q, STRAT_PLAIN, &q.x, &q.w, &q.y) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&q.b, 1, bd, dnnl_f32, dnnl_x) != dnnl_success)
+        goto out;
+    for (int pass = 0; pass < PASS_COUNT; pass++)
+        if ((pass != PASS_BWD_D || dx) &&
+            pass_pd(&q, pass, STRAT_BLOCKED, &pds[pass]) != dnnl_success)
+            goto out;
+    dnnl_dims_t d = {s->n, ch, side ? s->oh : s->h, side ? s->ow : s->w};
+    const dnnl_query_t fq = side ? dnnl_query_dst_md : dnnl_query_src_md;
+    const dnnl_query_t dq = side ? dnnl_query_diff_dst_md : dnnl_query_diff_src_md;
+    const dnnl_query_t wq = side ? dnnl_query_diff_dst_md : dnnl_query_src_md;
+    for (int b = 16; b >= 8 && !blk; b /= 2)
+        if (ch % b == 0 && pd_md_is(pds[PASS_FWD], fq, d, b) &&
+            (!dx || pd_md_is(pds[PASS_BWD_D], dq, d, b)) &&
+            pd_md_is(pds[PASS_BWD_W], wq, d, b))
+            blk = b;
+out:
+    /* the forward descriptor is q.hint[STRAT_BLOCKED] */
+    if (pds[PASS_BWD_D]) dnnl_primitive_desc_destroy(pds[PASS_BWD_D]);
+    if (pds[PASS_BWD_W]) dnnl_primitive_desc_destroy(pds[PASS_BWD_W]);
+    for (int i = 0; i < STRAT_COUNT; i++)
+        if (q.hint[i]) dnnl_primitive_desc_destroy(q.hint[i]);
+    if (q.attr) dnnl_primitive_attr_destroy(q.attr);
+    if (q.eng) dnnl_engine_destroy(q.eng);
+    return blk;
+}
+
 const tg_backend tg_backend_dnnl = {
     .name = "dnnl",
     .conv_plan_new = conv_plan_new,
@@ -627,6 +698,7 @@ const tg_backend tg_backend_dnnl = {
     .conv_scratch_floats = conv_scratch_floats,
     .conv_forward = conv_forward,
     .conv_backward = conv_backward,
+    .conv_blocked = conv_blocked,
 };
 
 /* ---- measured strategies (conv_tune.h) -------------------------------- */

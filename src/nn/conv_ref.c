@@ -31,6 +31,7 @@ tg_status tg_conv2d_shape_init(tg_conv2d_shape *s, int n, int c, int h, int w,
     s->n = n, s->c = c, s->h = h, s->w = w;
     s->k = k, s->kh = kh, s->kw = kw;
     s->stride = stride, s->dil = dil, s->groups = groups;
+    s->x_blk = s->y_blk = 0;
     s->pad_h = dil * (kh - 1) / 2;
     s->pad_w = dil * (kw - 1) / 2;
     s->oh = (h + 2 * s->pad_h - dil * (kh - 1) - 1) / stride + 1;

@@ -34,8 +34,13 @@ const char *conv_tune_isa(void) {
 
 void conv_tune_key(const tg_conv2d_shape *s, const char *isa, int threads, char *buf,
                    size_t n) {
-    snprintf(buf, n, "v1 %s t%d n%d c%d h%d w%d k%d %dx%d s%d d%d g%d", isa, threads, s->n,
-             s->c, s->h, s->w, s->k, s->kh, s->kw, s->stride, s->dil, s->groups);
+    /* a channel-blocked x or y (c16b16: 16 channels held in nChw16c) is its
+     * own key: the reorders a strategy needs differ */
+    char xb[8] = "", yb[8] = "";
+    if (s->x_blk) snprintf(xb, sizeof xb, "b%d", s->x_blk);
+    if (s->y_blk) snprintf(yb, sizeof yb, "b%d", s->y_blk);
+    snprintf(buf, n, "v1 %s t%d n%d c%d%s h%d w%d k%d%s %dx%d s%d d%d g%d", isa, threads, s->n,
+             s->c, xb, s->h, s->w, s->k, yb, s->kh, s->kw, s->stride, s->dil, s->groups);
 }
 
 /* The cache path into buf; 0 when there is none (no HOME). */

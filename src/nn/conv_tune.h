@@ -9,6 +9,8 @@
  *
  *   v1 avx2 t2 n128 c64 h28 w28 k64 3x3 s1 d1 g1 wino wino blocked
  *
+ * (c64b8 and k64b8 where the caller holds x or y in nChw8c: net.c).
+ *
  * The file is $TG_TUNE_CACHE, else $XDG_CACHE_HOME/tgsage/dnnl-strategies,
  * else ~/.cache/tgsage/dnnl-strategies. Lines are appended with one write()
  * (O_APPEND), so worker processes sharing the file never interleave; the

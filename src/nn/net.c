@@ -36,6 +36,9 @@ typedef struct {
     int s0;              /* BN: state[s0] running mean, state[s0+1] var */
     float *save_mean, *save_invstd;
     int32_t *argmax;
+    int blk;             /* out and grad in nChw<blk>c (0: NCHW): plan_layouts */
+    float *view;         /* blocked: out as NCHW for tg_net_activation, made */
+    long view_gen;       /* on the first read after forward pass view_gen */
     /* convolution plans: slot 0 for the full batch, slot 1 for the last
      * other batch size seen (an epoch's final partial batch), so switching
      * between the two costs nothing */
@@ -56,6 +59,7 @@ struct tg_net {
     float *scratch;
     size_t scratch_n;
     float *fold_w;       /* a folded convolution's weights and bias */
+    long gen;            /* forward passes run */
 };
 
 static size_t node_size(const tg_node *n) { return (size_t)n->c * n->h * n->w; }
@@ -218,6 +222,14 @@ static size_t plan_grads(const tg_net *net, size_t *off, tg_error *err) {
 
 /* ---- compile ----------------------------------------------------------- */
 
+static tg_status need_scratch(tg_net *net, size_t need, tg_error *err) {
+    if (need <= net->scratch_n) return TG_OK;
+    float *s = realloc(net->scratch, sizeof(float) * need);
+    if (!s) return tg_error_set(err, TG_ERR_NOMEM, "net scratch: out of memory");
+    net->scratch = s, net->scratch_n = need;
+    return TG_OK;
+}
+
 static tg_status make_plan(tg_net *net, int i, int n, tg_error *err) {
     const tg_node *nd = &net->g->nodes[i];
     const tg_node *in = &net->g->nodes[nd->in[0]];
@@ -233,14 +245,96 @@ static tg_status make_plan(tg_net *net, int i, int n, tg_error *err) {
     tg_status st = tg_conv2d_shape_init(&cs, n, in->c, in->h, in->w, nd->k, nd->kh,
                                         nd->kw, nd->stride, nd->dil, nd->groups, err);
     if (st != TG_OK) return st;
+    cs.x_blk = net->x[nd->in[0]].blk, cs.y_blk = x->blk;
     x->plans[slot] = net->be->conv_plan_new(&cs, err);
     if (!x->plans[slot]) return err ? err->status : TG_ERR_UNSUPPORTED;
     x->plan = x->plans[slot], x->plan_n[slot] = n;
-    size_t need = net->be->conv_scratch_floats(x->plan);
-    if (need > net->scratch_n) {
-        float *s = realloc(net->scratch, sizeof(float) * need);
-        if (!s) return tg_error_set(err, TG_ERR_NOMEM, "conv2d scratch: out of memory");
-        net->scratch = s, net->scratch_n = need;
+    return need_scratch(net, net->be->conv_scratch_floats(x->plan), err);
+}
+
+/* ---- layouts ------------------------------------------------------------ */
+
+/* Where the backend runs its convolutions on channel-blocked tensors
+ * (oneDNN: nChw16c with AVX-512, nChw8c with AVX2), the tensors between
+ * them stay blocked, and the reorders to and from NCHW around every
+ * convolution (a fifth of ResNet-20's training step) are not run. BN, ReLU
+ * and addition keep their input's layout, so the tensors they join form
+ * one group (union-find over their edges). A group is blocked with B when
+ * every convolution that writes or reads it can run that side in nChw<B>c
+ * (tg_backend.conv_blocked; its plan, made for that layout, then measures
+ * its strategies with it) and every other op
+ * that touches it reads blocked input (global average pooling); anything
+ * else (the image, pooling, concatenation, a classifier) keeps its group
+ * NCHW. tg_net_activation converts a blocked node on reading it.
+ * TG_NET_LAYOUT=nchw keeps every tensor NCHW (comparisons, timing). */
+static int uf_find(int *up, int i) {
+    while (up[i] != i) i = up[i] = up[up[i]];
+    return i;
+}
+
+/* A group's layout: 0 undecided, -1 NCHW, else the block size. */
+static void vote(int *want, int r, int blk) {
+    if (blk <= 0 || (want[r] && want[r] != blk))
+        want[r] = -1;
+    else
+        want[r] = blk;
+}
+
+static int keeps_layout(tg_node_kind k) {
+    return k == TG_NODE_BN || k == TG_NODE_RELU || k == TG_NODE_ADD;
+}
+
+static tg_status plan_layouts(tg_net *net, tg_error *err) {
+    const tg_graph *g = net->g;
+    const char *env = getenv("TG_NET_LAYOUT");
+    if (!net->be->conv_blocked || (env && !strcmp(env, "nchw"))) return TG_OK;
+    int *up = malloc(sizeof(int) * (size_t)g->n), *want = calloc((size_t)g->n, sizeof(int));
+    if (!up || !want) {
+        free(up), free(want);
+        return tg_error_set(err, TG_ERR_NOMEM, "net: out of memory planning layouts");
+    }
+    for (int i = 0; i < g->n; i++) up[i] = i;
+    for (int i = 1; i < g->n; i++)
+        if (keeps_layout(g->nodes[i].kind))
+            for (int q = 0; q < g->nodes[i].nin; q++)
+                up[uf_find(up, g->nodes[i].in[q])] = uf_find(up, i);
+    for (int i = 0; i < g->n; i++) {
+        const tg_node *nd = &g->nodes[i];
+        const int needs_dx = nd->nin && net->x[nd->in[0]].needs_grad;
+        tg_conv2d_shape cs;
+        if (nd->kind == TG_NODE_CONV) {
+            const tg_node *in = &g->nodes[nd->in[0]];
+            tg_status st = tg_conv2d_shape_init(&cs, net->batch, in->c, in->h, in->w, nd->k,
+                                                nd->kh, nd->kw, nd->stride, nd->dil,
+                                                nd->groups, err);
+            if (st != TG_OK) {
+                free(up), free(want);
+                return st;
+            }
+            vote(want, uf_find(up, i), net->be->conv_blocked(&cs, 1, needs_dx));
+        } else if (!keeps_layout(nd->kind)) {
+            vote(want, uf_find(up, i), -1);
+        }
+        for (int q = 0; q < nd->nin; q++) {
+            const int r = uf_find(up, nd->in[q]);
+            if (nd->kind == TG_NODE_CONV)
+                vote(want, r, net->be->conv_blocked(&cs, 0, needs_dx));
+            else if (!keeps_layout(nd->kind) && nd->kind != TG_NODE_GAP)
+                vote(want, r, -1);
+        }
+    }
+    for (int i = 0; i < g->n; i++) {
+        const int b = want[uf_find(up, i)];
+        net->x[i].blk = b > 0 && g->nodes[i].c % b == 0 ? b : 0;
+    }
+    free(up), free(want);
+    for (int i = 0; i < g->n; i++) {
+        const tg_node *nd = &g->nodes[i];
+        if (nd->kind == TG_NODE_BN && net->x[i].blk) {
+            tg_bn_shape bs = {net->batch, nd->c, nd->h * nd->w, 1e-5f, 0.1f};
+            tg_status st = need_scratch(net, tg_bn_blocked_scratch_floats(&bs), err);
+            if (st != TG_OK) return st;
+        }
     }
     return TG_OK;
 }
@@ -363,6 +457,10 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
         if (n->kind == TG_NODE_MAXPOOL) x->argmax = (int32_t *)ap, ap += sz;
     }
     free(goff);
+    if (plan_layouts(net, err) != TG_OK) {
+        tg_net_free(net);
+        return NULL;
+    }
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].kind == TG_NODE_CONV && make_plan(net, i, batch, err) != TG_OK) {
             tg_net_free(net);
@@ -380,9 +478,11 @@ nomem:
 void tg_net_free(tg_net *net) {
     if (!net) return;
     if (net->x)
-        for (int i = 0; i < net->g->n; i++)
+        for (int i = 0; i < net->g->n; i++) {
             for (int q = 0; q < 2; q++)
                 if (net->x[i].plans[q]) net->be->conv_plan_free(net->x[i].plans[q]);
+            free(net->x[i].view);
+        }
     free(net->x);
     free(net->params);
     free(net->state);
@@ -450,6 +550,7 @@ tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
                             "forward: %d images for a net compiled for batch %d",
                             n, net->batch);
     net->n = n, net->training = training;
+    net->gen++;  /* blocked nodes' NCHW views are stale */
     net->x[0].out = (float *)input;  /* read only: the input gets no gradient */
     for (int i = 1; i < g->n; i++) {
         const tg_node *nd = &g->nodes[i];
@@ -474,7 +575,15 @@ tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
             if (!training && x->fold) break;  /* done by its convolution */
             tg_bn_shape s = {n, nd->c, nd->h * nd->w, 1e-5f, 0.1f};
             tg_param *st = &net->state[x->s0];
-            if (training)
+            if (x->blk && training)
+                tg_bn_blocked_forward_train(&s, x->blk, xa, p[0].data, p[1].data, x->out,
+                                            x->save_mean, x->save_invstd, st[0].data,
+                                            st[1].data, x->fused_relu, net->scratch);
+            else if (x->blk)
+                tg_bn_blocked_forward_eval(&s, x->blk, xa, p[0].data, p[1].data, x->out,
+                                           st[0].data, st[1].data, x->fused_relu,
+                                           net->scratch);
+            else if (training)
                 tg_bn_forward_train(&s, xa, p[0].data, p[1].data, x->out,
                                     x->save_mean, x->save_invstd, st[0].data,
                                     st[1].data, x->fused_relu);
@@ -497,7 +606,11 @@ tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
             break;
         }
         case TG_NODE_GAP:
-            tg_gap_forward(n, a->c, a->h * a->w, xa, x->out);
+            if (net->x[nd->in[0]].blk)
+                tg_gap_blocked_forward(n, a->c, a->h * a->w, net->x[nd->in[0]].blk, xa,
+                                       x->out);
+            else
+                tg_gap_forward(n, a->c, a->h * a->w, xa, x->out);
             break;
         case TG_NODE_ADD:
             if (x->fused_relu)
@@ -532,7 +645,21 @@ const float *tg_net_activation(const tg_net *net, int node) {
     if (net->g->nodes[node].kind != TG_NODE_RELU && net->x[node].fused_relu) return NULL;
     if (net->g->nodes[node].kind == TG_NODE_CONV && net->x[node].fold && !net->training)
         return NULL;  /* folded into its BN: not computed */
-    return net->x[node].out;
+    exec_node *x = &net->x[node];
+    if (!x->blk) return x->out;
+    /* blocked in memory: converted on the first read after a forward pass */
+    const tg_node *nd = &net->g->nodes[node];
+    if (!x->view && !(x->view = malloc(sizeof(float) * (size_t)net->batch * node_size(nd))))
+        return NULL;
+    if (x->view_gen != net->gen) {
+        tg_blocked_to_nchw(net->n, nd->c, nd->h * nd->w, x->blk, x->out, x->view);
+        x->view_gen = net->gen;
+    }
+    return x->view;
+}
+
+int tg_net_layout(const tg_net *net, int node) {
+    return node >= 0 && node < net->g->n ? net->x[node].blk : 0;
 }
 
 tg_status tg_net_loss(tg_net *net, const int32_t *labels, double *loss,
@@ -594,8 +721,13 @@ void tg_net_backward(tg_net *net) {
         case TG_NODE_BN: {
             tg_bn_shape s = {n, nd->c, nd->h * nd->w, 1e-5f, 0.1f};
             dx = grad_of(net, j, &acc);
-            tg_bn_backward(&s, xa, p[0].data, x->save_mean, x->save_invstd, x->out,
-                           x->fused_relu, x->grad, dx, acc, p[0].grad, p[1].grad);
+            if (x->blk)
+                tg_bn_blocked_backward(&s, x->blk, xa, p[0].data, x->save_mean,
+                                       x->save_invstd, x->out, x->fused_relu, x->grad, dx,
+                                       acc, p[0].grad, p[1].grad, net->scratch);
+            else
+                tg_bn_backward(&s, xa, p[0].data, x->save_mean, x->save_invstd, x->out,
+                               x->fused_relu, x->grad, dx, acc, p[0].grad, p[1].grad);
             break;
         }
         case TG_NODE_RELU:
@@ -617,7 +749,10 @@ void tg_net_backward(tg_net *net) {
             break;
         }
         case TG_NODE_GAP:
-            if ((dx = grad_of(net, j, &acc)))
+            if (!(dx = grad_of(net, j, &acc))) break;
+            if (net->x[j].blk)
+                tg_gap_blocked_backward(n, a->c, a->h * a->w, net->x[j].blk, x->grad, dx, acc);
+            else
                 tg_gap_backward(n, a->c, a->h * a->w, x->grad, dx, acc);
             break;
         case TG_NODE_ADD:
