@@ -239,9 +239,9 @@ static void test_net_resnet(void **state) {
     free(x), free(x2);
 }
 
-/* Which tensors stay NCHW: the image, those a pooling, a concatenation or
- * a classifier reads, and everything joined to them by BN, ReLU or an
- * addition; a convolution between two such groups still runs. */
+/* Which tensors stay NCHW: the image, those a pooling or a classifier
+ * reads, and everything joined to them by BN, ReLU, an addition or a
+ * concatenation; a convolution between two such groups still runs. */
 static void test_net_rules(void **state) {
     (void)state;
     tg_graph *g = tg_graph_new(3, 12, 12);
@@ -290,6 +290,32 @@ static void test_net_rules(void **state) {
     tg_net_backward(b);
     int np;
     tg_param *pa = tg_net_params(a, &np), *pb = tg_net_params(b, &np);
+    for (int i = 0; i < np; i++)
+        expect_close(pa[i].name, pa[i].grad, pb[i].grad, pa[i].size, 1e-5, 2e-3);
+    tg_net_free(a), tg_net_free(b);
+    tg_graph_free(g);
+
+    /* a concatenation of whole blocks, one part zero-padded from 6x6 to
+     * 12x12, stays blocked */
+    g = tg_graph_new(3, 12, 12);
+    int p1 = tg_graph_relu(g, tg_graph_bn(g, tg_graph_conv2d(g, 0, 16, 3, 3, 1, 1, 1, 0)));
+    int p2 = tg_graph_relu(g, tg_graph_bn(g, tg_graph_conv2d(g, p1, 32, 3, 3, 2, 1, 1, 0)));
+    int cat = tg_graph_concat(g, 2, (int[]){p1, p2});
+    int c5 = tg_graph_conv2d(g, cat, 16, 3, 3, 1, 1, 1, 1);
+    tg_graph_linear(g, tg_graph_gap(g, c5), 7);
+    if (tg_graph_error(g)) fail_msg("%s", tg_graph_error(g));
+    net_pair(g, 4, &a, &b);
+    print_message("concatenation: layout %d\n", tg_net_layout(a, cat));
+    assert_true(tg_net_layout(a, cat) == 16 || tg_net_layout(a, cat) == 8);
+    assert_int_equal(tg_net_layout(a, p2), tg_net_layout(a, cat));
+    assert_int_equal(tg_net_forward(a, x, 4, 1, &err), TG_OK);
+    assert_int_equal(tg_net_forward(b, x, 4, 1, &err), TG_OK);
+    same_activations(g, a, b, 4, "concatenation net");
+    assert_int_equal(tg_net_loss(a, labels, NULL, NULL, &err), TG_OK);
+    assert_int_equal(tg_net_loss(b, labels, NULL, NULL, &err), TG_OK);
+    tg_net_backward(a);
+    tg_net_backward(b);
+    pa = tg_net_params(a, &np), pb = tg_net_params(b, &np);
     for (int i = 0; i < np; i++)
         expect_close(pa[i].name, pa[i].grad, pb[i].grad, pa[i].size, 1e-5, 2e-3);
     tg_net_free(a), tg_net_free(b);

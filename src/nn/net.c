@@ -259,12 +259,14 @@ static tg_status make_plan(tg_net *net, int i, int n, tg_error *err) {
  * them stay blocked, and the reorders to and from NCHW around every
  * convolution (a fifth of ResNet-20's training step) are not run. BN, ReLU
  * and addition keep their input's layout, so the tensors they join form
- * one group (union-find over their edges). A group is blocked with B when
+ * one group (union-find over their edges), and so does a concatenation
+ * with its parts (whole blocks of B channels each: a block of hw x B
+ * floats is concatenated as a plane of width w * B). A group is blocked with B when
  * every convolution that writes or reads it can run that side in nChw<B>c
  * (tg_backend.conv_blocked; its plan, made for that layout, then measures
  * its strategies with it) and every other op
  * that touches it reads blocked input (global average pooling); anything
- * else (the image, pooling, concatenation, a classifier) keeps its group
+ * else (the image, pooling, a classifier) keeps its group
  * NCHW. tg_net_activation converts a blocked node on reading it.
  * TG_NET_LAYOUT=nchw keeps every tensor NCHW (comparisons, timing). */
 static int uf_find(int *up, int i) {
@@ -281,7 +283,7 @@ static void vote(int *want, int r, int blk) {
 }
 
 static int keeps_layout(tg_node_kind k) {
-    return k == TG_NODE_BN || k == TG_NODE_RELU || k == TG_NODE_ADD;
+    return k == TG_NODE_BN || k == TG_NODE_RELU || k == TG_NODE_ADD || k == TG_NODE_CONCAT;
 }
 
 static tg_status plan_layouts(tg_net *net, tg_error *err) {
@@ -323,9 +325,14 @@ static tg_status plan_layouts(tg_net *net, tg_error *err) {
                 vote(want, r, -1);
         }
     }
+    /* a concatenation's parts must each be whole blocks */
+    for (int i = 0; i < g->n; i++) {
+        const int r = uf_find(up, i);
+        if (want[r] > 0 && g->nodes[i].c % want[r]) want[r] = -1;
+    }
     for (int i = 0; i < g->n; i++) {
         const int b = want[uf_find(up, i)];
-        net->x[i].blk = b > 0 && g->nodes[i].c % b == 0 ? b : 0;
+        net->x[i].blk = b > 0 ? b : 0;
     }
     free(up), free(want);
     for (int i = 0; i < g->n; i++) {
@@ -619,11 +626,13 @@ tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
                 tg_add_forward(sz, xa, net->x[nd->in[1]].out, x->out);
             break;
         case TG_NODE_CONCAT: {
+            /* blocked: a block (hw x B) as a plane of width w * B */
+            const int B = x->blk ? x->blk : 1;
             int c0 = 0;
             for (int j = 0; j < nd->nin; j++) {
                 const tg_node *b = &g->nodes[nd->in[j]];
-                tg_concat_forward_part(n, b->c, b->h, b->w, net->x[nd->in[j]].out,
-                                       nd->c, nd->h, nd->w, c0, x->out);
+                tg_concat_forward_part(n, b->c / B, b->h, b->w * B, net->x[nd->in[j]].out,
+                                       nd->c / B, nd->h, nd->w * B, c0 / B, x->out);
                 c0 += b->c;
             }
             break;
@@ -765,12 +774,13 @@ void tg_net_backward(tg_net *net) {
             }
             break;
         case TG_NODE_CONCAT: {
+            const int B = x->blk ? x->blk : 1;
             int c0 = 0;
             for (int q = 0; q < nd->nin; q++) {
                 const tg_node *b = &g->nodes[nd->in[q]];
                 if ((dx = grad_of(net, nd->in[q], &acc)))
-                    tg_concat_backward_part(n, b->c, b->h, b->w, x->grad, nd->c,
-                                            nd->h, nd->w, c0, dx, acc);
+                    tg_concat_backward_part(n, b->c / B, b->h, b->w * B, x->grad, nd->c / B,
+                                            nd->h, nd->w * B, c0 / B, dx, acc);
                 c0 += b->c;
             }
             break;
