@@ -28,6 +28,8 @@ const char *conv_tune_isa(void) {
     case dnnl_cpu_isa_avx512_core: return "avx512";
     case dnnl_cpu_isa_avx512_core_vnni: return "avx512vnni";
     case dnnl_cpu_isa_avx512_core_bf16: return "avx512bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512amx";  /* Sapphire Rapids and later */
+    case dnnl_cpu_isa_avx2_vnni: return "avx2vnni";
     default: return "other";
     }
 }

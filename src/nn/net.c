@@ -14,6 +14,9 @@
  * into its weights and bias (conv_bn_infer): one pass less per layer, and
  * the convolution's own output is not computed.
  *
+ * Layouts: the tensors between convolutions that the backend runs
+ * channel-blocked stay blocked (plan_layouts); the ops then read them so.
+ *
  * Gradients flow in reverse node order. A node's gradient buffer is written
  * by its first consumer and added to by the others (the ops' acc flag);
  * nodes that depend on no parameter get no gradient at all. */
@@ -257,17 +260,17 @@ static tg_status make_plan(tg_net *net, int i, int n, tg_error *err) {
 /* Where the backend runs its convolutions on channel-blocked tensors
  * (oneDNN: nChw16c with AVX-512, nChw8c with AVX2), the tensors between
  * them stay blocked, and the reorders to and from NCHW around every
- * convolution (a fifth of ResNet-20's training step) are not run. BN, ReLU
- * and addition keep their input's layout, so the tensors they join form
- * one group (union-find over their edges), and so does a concatenation
- * with its parts (whole blocks of B channels each: a block of hw x B
- * floats is concatenated as a plane of width w * B). A group is blocked with B when
- * every convolution that writes or reads it can run that side in nChw<B>c
- * (tg_backend.conv_blocked; its plan, made for that layout, then measures
- * its strategies with it) and every other op
- * that touches it reads blocked input (global average pooling); anything
- * else (the image, pooling, a classifier) keeps its group
- * NCHW. tg_net_activation converts a blocked node on reading it.
+ * convolution (a fifth of ResNet-20's training step) are not run.
+ * BN, ReLU and addition keep their input's layout, so the tensors they
+ * join form one group (union-find over their edges); so does a
+ * concatenation with its parts, which must then be whole blocks of B
+ * channels (a block of hw x B floats is concatenated as a plane of width
+ * w * B). A group is blocked with B when every convolution that writes or
+ * reads it can run that side in nChw<B>c (tg_backend.conv_blocked; its
+ * plan, made for that layout, then measures its strategies with it) and
+ * every other op that touches it reads blocked input (global average
+ * pooling). Anything else (the image, pooling, a classifier) keeps its
+ * group NCHW. tg_net_activation converts a blocked node when it is read.
  * TG_NET_LAYOUT=nchw keeps every tensor NCHW (comparisons, timing). */
 static int uf_find(int *up, int i) {
     while (up[i] != i) i = up[i] = up[up[i]];

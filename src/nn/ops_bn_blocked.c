@@ -31,58 +31,46 @@ typedef int iv8 __attribute__((vector_size(8 * sizeof(int))));
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* out[l] = sum over p of f(x[p*B + l]), where f is x, (x - m)^2, or for
- * the gradient sums g and g * (x - m) with g = dy masked by q > 0 (relu).
- * what: 0 sum, 1 squared deviation, 2 gradient sums (out and out2). */
+/* One position's term of block_sums into *a (and *b): x, (x - m)^2, or g
+ * and g * (x - m) with g = dy masked by q > 0 (relu). */
+ALWAYS_INLINE void add_term(const float *x, const float *dy, const float *q, int relu,
+                            size_t o, const v8 *mv, int what, v8 *a, v8 *b) {
+    v8 v, zero = {0};
+    LD(v, x + o);
+    if (what == 0) {
+        *a += v;
+        return;
+    }
+    v -= *mv;
+    if (what == 1) {
+        *a += v * v;
+    } else {
+        v8 g, y;
+        LD(g, dy + o);
+        if (relu) {
+            LD(y, q + o);
+            g = (v8)((iv8)g & (y > zero));
+        }
+        *a += g;
+        *b += g * v;
+    }
+}
+
+/* out[l] = sum over p of the terms of x[p*B + l] (add_term; what: 0 sum,
+ * 1 squared deviation from m, 2 the gradient sums into out and out2), in
+ * four accumulators per lane. */
 ALWAYS_INLINE void block_sums(const float *x, const float *dy, const float *q, int relu,
                               int hw, const int J, const float *m, int what, float *out,
                               float *out2) {
     for (int j = 0; j < J; j++) {
-        v8 a[4] = {{0}}, b[4] = {{0}}, mv = {0}, zero = {0};
+        v8 a[4] = {{0}}, b[4] = {{0}}, mv = {0};
         if (m) LD(mv, m + 8 * j);
         int p = 0;
         for (; p + 4 <= hw; p += 4)
-            for (int k = 0; k < 4; k++) {
-                const size_t o = ((size_t)(p + k) * J + j) * 8;
-                v8 v;
-                LD(v, x + o);
-                if (what == 0) {
-                    a[k] += v;
-                } else if (what == 1) {
-                    v -= mv;
-                    a[k] += v * v;
-                } else {
-                    v8 g, y;
-                    LD(g, dy + o);
-                    if (relu) {
-                        LD(y, q + o);
-                        g = (v8)((iv8)g & (y > zero));
-                    }
-                    a[k] += g;
-                    b[k] += g * (v - mv);
-                }
-            }
+            for (int k = 0; k < 4; k++)
+                add_term(x, dy, q, relu, ((size_t)(p + k) * J + j) * 8, &mv, what, &a[k], &b[k]);
         v8 r = (a[0] + a[2]) + (a[1] + a[3]), r2 = (b[0] + b[2]) + (b[1] + b[3]);
-        for (; p < hw; p++) {
-            const size_t o = ((size_t)p * J + j) * 8;
-            v8 v;
-            LD(v, x + o);
-            if (what == 0) {
-                r += v;
-            } else if (what == 1) {
-                v -= mv;
-                r += v * v;
-            } else {
-                v8 g, y;
-                LD(g, dy + o);
-                if (relu) {
-                    LD(y, q + o);
-                    g = (v8)((iv8)g & (y > zero));
-                }
-                r += g;
-                r2 += g * (v - mv);
-            }
-        }
+        for (; p < hw; p++) add_term(x, dy, q, relu, ((size_t)p * J + j) * 8, &mv, what, &r, &r2);
         ST(out + 8 * j, r);
         if (what == 2) ST(out2 + 8 * j, r2);
     }
