@@ -78,7 +78,9 @@ void tg_bn_backward(const tg_bn_shape *s, const float *x, const float *gamma,
 /* oneDNN's nChw<B>c, B = blk (8 or 16; c a multiple of it): element
  * (b, ch, p) of an (n, c, hw) batch at ((b*c/B + ch/B)*hw + p)*B + ch%B.
  * Networks keep the tensors between blocked convolutions in it (net.c);
- * pointwise ops (ReLU, addition) do not care about the layout. */
+ * pointwise ops (ReLU, addition) do not care about the layout, and the
+ * concatenation above takes a block (hw x B floats) as a plane of width
+ * w * B when every part is whole blocks. */
 #define TG_MAX_BLOCK 16
 void tg_blocked_from_nchw(int n, int c, int hw, int blk, const float *x, float *y);
 void tg_blocked_to_nchw(int n, int c, int hw, int blk, const float *x, float *y);
