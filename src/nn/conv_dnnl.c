@@ -337,6 +337,16 @@ static dnnl_status_t pass_pd(pd_ctx *q, int pass, int strat,
     return dnnl_primitive_desc_create(pd, &d, q->attr, q->eng, q->hint[strat]);
 }
 
+/* The backward descriptors of pds and everything q holds but its engine
+ * (the forward descriptors are q's hints). */
+static void pds_release(pd_ctx *q, dnnl_primitive_desc_t pds[PASS_COUNT]) {
+    if (pds[PASS_BWD_D]) dnnl_primitive_desc_destroy(pds[PASS_BWD_D]);
+    if (pds[PASS_BWD_W]) dnnl_primitive_desc_destroy(pds[PASS_BWD_W]);
+    for (int i = 0; i < STRAT_COUNT; i++)
+        if (q->hint[i]) dnnl_primitive_desc_destroy(q->hint[i]);
+    if (q->attr) dnnl_primitive_attr_destroy(q->attr);
+}
+
 /* The heuristic of the header comment: a strategy per pass. */
 static void strategy_pick(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
     const int mn = s->c < s->k ? s->c : s->k, area = s->oh * s->ow;
@@ -467,11 +477,7 @@ fail:
     conv_plan_free(p);
     p = NULL;
 done:
-    if (pds[PASS_BWD_D]) dnnl_primitive_desc_destroy(pds[PASS_BWD_D]);
-    if (pds[PASS_BWD_W]) dnnl_primitive_desc_destroy(pds[PASS_BWD_W]);
-    for (int i = 0; i < STRAT_COUNT; i++)
-        if (q.hint[i]) dnnl_primitive_desc_destroy(q.hint[i]);
-    if (q.attr) dnnl_primitive_attr_destroy(q.attr);
+    pds_release(&q, pds);
     return p;
 }
 
@@ -681,12 +687,7 @@ static int conv_blocked(const tg_conv2d_shape *s, int side, int dx) {
             pd_md_is(pds[PASS_BWD_W], wq, d, b))
             blk = b;
 out:
-    /* the forward descriptor is q.hint[STRAT_BLOCKED] */
-    if (pds[PASS_BWD_D]) dnnl_primitive_desc_destroy(pds[PASS_BWD_D]);
-    if (pds[PASS_BWD_W]) dnnl_primitive_desc_destroy(pds[PASS_BWD_W]);
-    for (int i = 0; i < STRAT_COUNT; i++)
-        if (q.hint[i]) dnnl_primitive_desc_destroy(q.hint[i]);
-    if (q.attr) dnnl_primitive_attr_destroy(q.attr);
+    pds_release(&q, pds);
     if (q.eng) dnnl_engine_destroy(q.eng);
     return blk;
 }
