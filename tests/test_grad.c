@@ -522,7 +522,7 @@ static void bn_fwd(bn_ctx *c, int relu) {
         tg_bn_forward_eval(&c->s, c->x, c->gamma, c->beta, c->y, c->rmean, c->rvar, relu);
     else
         tg_bn_forward_train(&c->s, c->x, c->gamma, c->beta, c->y, c->mean, c->invstd,
-                            c->rmean, c->rvar, relu);
+                            c->rmean, c->rvar, NULL, relu);
 }
 
 static double bn_loss(void *p, uint64_t *kinks) {
@@ -704,7 +704,7 @@ static void test_bn_forward_values(void **state) {
                 }
         }
         fill_nan(y, nx);
-        tg_bn_forward_train(&s, x, gamma, beta, y, mean, invstd, rm1, rv1, relu);
+        tg_bn_forward_train(&s, x, gamma, beta, y, mean, invstd, rm1, rv1, NULL, relu);
         expect_close(&S, what, "y", y, want, nx, FWD_ATOL, FWD_RTOL);
         expect_close(&S, what, "save_mean", mean, w_mean, c, FWD_ATOL, FWD_RTOL);
         expect_close(&S, what, "save_invstd", invstd, w_invstd, c, FWD_ATOL, FWD_RTOL);
@@ -745,7 +745,7 @@ static void test_bn_stats_with_offset(void **state) {
     float mean, invstd, rm = 0, rv = 1;
     const float w_mean = (float)m, w_invstd = (float)(1 / sqrt(sq / (N * HW) + 1e-5));
     const float w_rv = (float)(0.9 + 0.1 * sq / (N * HW - 1));
-    tg_bn_forward_train(&s, x, &gamma, &beta, y, &mean, &invstd, &rm, &rv, 0);
+    tg_bn_forward_train(&s, x, &gamma, &beta, y, &mean, &invstd, &rm, &rv, NULL, 0);
     const char *what = "bn train, mean 100 sd 1";
     expect_close(&S, what, "save_mean", &mean, &w_mean, 1, 0, 1e-6);
     expect_close(&S, what, "save_invstd", &invstd, &w_invstd, 1, 0, 1e-5);
@@ -1351,7 +1351,8 @@ static tg_graph *net_graph(net_nodes *id) {
     int gg = id->bn[1] = tg_graph_bn(g, cat);
     int h = tg_graph_relu(g, gg);
     int i = tg_graph_conv2d(g, gg, 11, 3, 3, 1, 2, 11, 0);
-    int out = tg_graph_linear(g, tg_graph_gap(g, tg_graph_add(g, h, i)), 5);
+    /* a BN that alone feeds an addition writes the sum */
+    int out = tg_graph_linear(g, tg_graph_gap(g, tg_graph_add(g, h, tg_graph_bn(g, i))), 5);
     if (out < 0) fail_msg("net graph: %s", tg_graph_error(g));
     return g;
 }

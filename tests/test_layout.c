@@ -101,7 +101,7 @@ static void test_bn(void **state) {
             float m[32], is[32], rm[32], rv[32], dg[32], db[32];
             for (int i = 0; i < c; i++) rm[i] = 0.1f * i, rv[i] = 1 + 0.01f * i;
             memcpy(dx, dx0, sizeof(float) * sz);
-            tg_bn_forward_train(&s, x, g, be, y, m, is, rm, rv, relu);
+            tg_bn_forward_train(&s, x, g, be, y, m, is, rm, rv, NULL, relu);
             tg_bn_forward_eval(&s, x, g, be, ye, rm, rv, relu);
             tg_bn_backward(&s, x, g, m, is, y, relu, dy, dx, acc, dg, db);
             for (int k = 0; k < 2; k++) {
@@ -115,7 +115,7 @@ static void test_bn(void **state) {
                 tg_blocked_from_nchw(n, c, hw, blk, dy, dyb);
                 tg_blocked_from_nchw(n, c, hw, blk, dx0, dxb);
                 tg_bn_blocked_forward_train(&s, blk, xb, g, be, yb, o[3], o[4], o[5], o[6],
-                                            relu, scratch);
+                                            NULL, relu, scratch);
                 tg_bn_blocked_forward_eval(&s, blk, xb, g, be, yeb, o[5], o[6], relu, scratch);
                 tg_bn_blocked_backward(&s, blk, xb, g, o[3], o[4], yb, relu, dyb, dxb, acc,
                                        o[7], o[8], scratch);
@@ -143,6 +143,54 @@ static void test_bn(void **state) {
             free(y), free(dx), free(ye);
         }
     free(x), free(dy), free(dx0), free(g), free(be), free(scratch);
+}
+
+/* BN with a residual addition fused in gives the bits of BN, then the
+ * addition (and ReLU) as separate ops, in both layouts */
+static void test_bn_skip(void **state) {
+    (void)state;
+    const int n = 3, c = 16, hw = 35;
+    const size_t sz = (size_t)n * c * hw;
+    tg_bn_shape s = {n, c, hw, 1e-5f, 0.1f};
+    tg_rng r;
+    tg_rng_seed(&r, 12);
+    float *x = fmalloc(sz), *skip = fmalloc(sz), *g = fmalloc(c), *be = fmalloc(c);
+    float *y = fmalloc(sz), *want = fmalloc(sz), *xb = fmalloc(sz), *sb = fmalloc(sz);
+    float *scratch = fmalloc(tg_bn_blocked_scratch_floats(&s));
+    tu_fill_uniform(&r, x, sz, -1, 3);
+    tu_fill_uniform(&r, skip, sz, -2, 2);
+    tu_fill_uniform(&r, g, c, 0.5f, 1.5f);
+    tu_fill_uniform(&r, be, c, -0.5f, 0.5f);
+    float m[16], is[16], rm[16], rv[16];
+    for (int blk = 0; blk <= 16; blk += 8)
+        for (int relu = 0; relu < 2; relu++) {
+            const float *xi = x, *si = skip;
+            if (blk) {
+                tg_blocked_from_nchw(n, c, hw, blk, x, xb);
+                tg_blocked_from_nchw(n, c, hw, blk, skip, sb);
+                xi = xb, si = sb;
+            }
+            for (int k = 0; k < 2; k++) {
+                float *o = k ? y : want;
+                for (int i = 0; i < c; i++) rm[i] = 0, rv[i] = 1;
+                if (blk)
+                    tg_bn_blocked_forward_train(&s, blk, xi, g, be, o, m, is, rm, rv,
+                                                k ? si : NULL, k ? relu : 0, scratch);
+                else
+                    tg_bn_forward_train(&s, xi, g, be, o, m, is, rm, rv, k ? si : NULL,
+                                        k ? relu : 0);
+                if (k) continue;
+                if (relu)
+                    tg_add_relu_forward(sz, o, si, o);
+                else
+                    tg_add_forward(sz, o, si, o);
+            }
+            if (memcmp(y, want, sizeof(float) * sz))
+                fail_msg("blk %d relu %d: BN with the addition fused differs from the two ops",
+                         blk, relu);
+        }
+    free(x), free(skip), free(g), free(be), free(y), free(want), free(xb), free(sb);
+    free(scratch);
 }
 
 /* Two nets of one graph and seed, the second with TG_NET_LAYOUT=nchw. */
@@ -331,7 +379,8 @@ static void test_net_rules(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conversions), cmocka_unit_test(test_gap),
-        cmocka_unit_test(test_bn), cmocka_unit_test(test_net_resnet),
+        cmocka_unit_test(test_bn), cmocka_unit_test(test_bn_skip),
+        cmocka_unit_test(test_net_resnet),
         cmocka_unit_test(test_net_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,11 +57,13 @@ typedef struct {
 
 /* Training: batch statistics; saves mean and inverse std (c each) for the
  * backward pass and updates running mean and unbiased running variance.
- * x (n,c,hw) -> y (n,c,hw); relu != 0 fuses a ReLU after the affine map. */
+ * x (n,c,hw) -> y (n,c,hw); skip (NULL: none) is added to the affine map's
+ * result (a residual addition, rounded as the two ops apart), and relu != 0
+ * fuses a ReLU after that. */
 void tg_bn_forward_train(const tg_bn_shape *s, const float *x,
                          const float *gamma, const float *beta, float *y,
                          float *save_mean, float *save_invstd,
-                         float *run_mean, float *run_var, int relu);
+                         float *run_mean, float *run_var, const float *skip, int relu);
 /* Evaluation: running statistics. */
 void tg_bn_forward_eval(const tg_bn_shape *s, const float *x,
                         const float *gamma, const float *beta, float *y,
@@ -94,7 +96,8 @@ size_t tg_bn_blocked_scratch_floats(const tg_bn_shape *s);
 void tg_bn_blocked_forward_train(const tg_bn_shape *s, int blk, const float *x,
                                  const float *gamma, const float *beta, float *y,
                                  float *save_mean, float *save_invstd, float *run_mean,
-                                 float *run_var, int relu, float *scratch);
+                                 float *run_var, const float *skip, int relu,
+                                 float *scratch);
 void tg_bn_blocked_forward_eval(const tg_bn_shape *s, int blk, const float *x,
                                 const float *gamma, const float *beta, float *y,
                                 const float *run_mean, const float *run_var, int relu,

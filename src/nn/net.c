@@ -9,7 +9,10 @@
  * named (named nodes are observed by the evaluator), computes itself and
  * the ReLU in one pass into its own buffer; the ReLU node aliases that
  * buffer and its gradient, and the pre-ReLU output is not kept
- * (tg_net_activation gives NULL).
+ * (tg_net_activation gives NULL). In training, an unnamed BN whose only
+ * consumer is an ADD writes that ADD's output, the other input added
+ * (and the ReLU after it, if fused) in the same pass; in inference the
+ * ADD adds in place.
  * In inference an unnamed convolution that alone feeds a BN takes the BN
  * into its weights and bias (conv_bn_infer): one pass less per layer, and
  * the convolution's own output is not computed.
@@ -19,7 +22,10 @@
  *
  * Gradients flow in reverse node order. A node's gradient buffer is written
  * by its first consumer and added to by the others (the ops' acc flag);
- * nodes that depend on no parameter get no gradient at all. */
+ * nodes that depend on no parameter get no gradient at all. A convolution
+ * adds its dx through a staging buffer, so where an ADD would write first and
+ * a convolution add next (a residual block's skip), the ADD goes last: it
+ * adds its gradient at the skip node's own turn (plan_late_adds). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +46,10 @@ typedef struct {
     float *save_mean, *save_invstd;
     int32_t *argmax;
     int blk;             /* out and grad in nChw<blk>c (0: NCHW): plan_layouts */
+    int late_add;        /* the ADD that adds into grad at this node's turn (0:
+                          * none): plan_late_adds */
+    int add_into;        /* BN: the ADD whose output it writes (0: none); ADD: the
+                          * BN that writes it */
     float *view;         /* blocked: out as NCHW for tg_net_activation, made */
     long view_gen;       /* on the first read after forward pass view_gen */
     /* convolution plans: slot 0 for the full batch, slot 1 for the last
@@ -189,6 +199,31 @@ static void arena_give(arena *a, size_t off, size_t size) {
         }
 }
 
+/* An ADD whose input j is read last by it and next-to-last by a convolution
+ * leaves j's gradient to the convolution and adds its own at j's turn. */
+static void plan_late_adds(tg_net *net) {
+    const tg_graph *g = net->g;
+    for (int i = 1; i < g->n; i++) {
+        const tg_node *nd = &g->nodes[i];
+        if (nd->kind != TG_NODE_ADD || nd->in[0] == nd->in[1]) continue;
+        for (int q = 0; q < 2; q++) {
+            const int j = nd->in[q];
+            if (!net->x[j].needs_grad || net->x[j].late_add) continue;
+            int c1 = 0, c2 = 0;  /* j's last two consumers */
+            for (int k = j + 1; k < g->n; k++)
+                for (int r = 0; r < g->nodes[k].nin; r++)
+                    if (g->nodes[k].in[r] == j && k != c1) c2 = c1, c1 = k;
+            if (c1 == i && c2 && g->nodes[c2].kind == TG_NODE_CONV) net->x[j].late_add = i;
+        }
+    }
+}
+
+static int adds_late(const tg_net *net, int i) {
+    const tg_node *nd = &net->g->nodes[i];
+    return nd->kind == TG_NODE_ADD &&
+           (net->x[nd->in[0]].late_add == i || net->x[nd->in[1]].late_add == i);
+}
+
 static size_t plan_grads(const tg_net *net, size_t *off, tg_error *err) {
     const tg_graph *g = net->g;
     arena a = {calloc((size_t)g->n + 1, sizeof(block)), 0, 0};
@@ -205,6 +240,8 @@ static size_t plan_grads(const tg_net *net, size_t *off, tg_error *err) {
         const tg_node *nd = &g->nodes[i];
         const exec_node *x = &net->x[i];
         if (!live[i]) continue;
+        if (x->late_add && live[x->late_add])  /* it has just been added in */
+            arena_give(&a, off[x->late_add], (size_t)net->batch * node_size(&g->nodes[x->late_add]));
         if (nd->kind == TG_NODE_RELU && x->fused_relu) {
             off[nd->in[0]] = off[i];  /* the fused BN works in the same buffer */
             live[nd->in[0]] = 1;
@@ -216,7 +253,7 @@ static size_t plan_grads(const tg_net *net, size_t *off, tg_error *err) {
             off[j] = arena_take(&a, (size_t)net->batch * node_size(&g->nodes[j]));
             live[j] = 1;
         }
-        arena_give(&a, off[i], (size_t)net->batch * node_size(nd));
+        if (!adds_late(net, i)) arena_give(&a, off[i], (size_t)net->batch * node_size(nd));
     }
     size_t end = a.end;
     free(a.free), free(live);
@@ -396,6 +433,20 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
             net->x[b].consumers == 1 && !g->nodes[b].name[0])
             net->x[b].fused_relu = net->x[i].fused_relu = 1;
     }
+    /* a BN that alone feeds an ADD writes the sum; the ADD's other input must be
+     * computed before it */
+    for (int i = 0; i < g->n; i++) {
+        const tg_node *n = &g->nodes[i];
+        if (n->kind != TG_NODE_ADD || n->in[0] == n->in[1]) continue;
+        for (int q = 0; q < 2; q++) {
+            const int b = n->in[q], other = n->in[1 - q];
+            if (g->nodes[b].kind == TG_NODE_BN && net->x[b].consumers == 1 &&
+                !g->nodes[b].name[0] && other < b && !net->x[i].add_into) {
+                net->x[b].add_into = i;
+                net->x[i].add_into = b;
+            }
+        }
+    }
     /* inference folds a BN into the unobserved convolution that alone feeds it */
     size_t fold_sz = 0;
     for (int i = 0; i < g->n; i++) {
@@ -417,12 +468,13 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
     for (int i = 1; i < g->n; i++) {
         const tg_node *n = &g->nodes[i];
         size_t sz = (size_t)batch * node_size(n);
-        if (!(n->kind == TG_NODE_RELU && net->x[i].fused_relu)) {
+        if (!(n->kind == TG_NODE_RELU && net->x[i].fused_relu) &&
+            !(n->kind == TG_NODE_BN && net->x[i].add_into))
             asz += sz;
-        }
         if (n->kind == TG_NODE_BN) asz += 2 * (size_t)n->c;
         if (n->kind == TG_NODE_MAXPOOL) asz += sz;  /* int32 argmax */
     }
+    plan_late_adds(net);
     size_t *goff = calloc((size_t)g->n, sizeof(size_t));
     if (!goff) goto nomem;
     size_t gsz = plan_grads(net, goff, err);
@@ -457,7 +509,7 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
             x->out = net->x[n->in[0]].out;
             x->grad = net->x[n->in[0]].grad;
         } else {
-            x->out = ap, ap += sz;
+            if (!(n->kind == TG_NODE_BN && x->add_into)) x->out = ap, ap += sz;
             if (x->needs_grad) x->grad = net->aslab + goff[i];
         }
         if (n->kind == TG_NODE_BN) {
@@ -466,6 +518,9 @@ tg_net *tg_net_new(const tg_graph *g, int batch, const tg_backend *be,
         }
         if (n->kind == TG_NODE_MAXPOOL) x->argmax = (int32_t *)ap, ap += sz;
     }
+    for (int i = 1; i < g->n; i++)
+        if (g->nodes[i].kind == TG_NODE_BN && net->x[i].add_into)
+            net->x[i].out = net->x[net->x[i].add_into].out;
     free(goff);
     if (plan_layouts(net, err) != TG_OK) {
         tg_net_free(net);
@@ -585,10 +640,17 @@ tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
             if (!training && x->fold) break;  /* done by its convolution */
             tg_bn_shape s = {n, nd->c, nd->h * nd->w, 1e-5f, 0.1f};
             tg_param *st = &net->state[x->s0];
+            /* with add_into: the sum, and the ADD's ReLU */
+            const int relu = x->add_into ? net->x[x->add_into].fused_relu : x->fused_relu;
+            const float *skip = NULL;
+            if (x->add_into) {
+                const tg_node *ad = &g->nodes[x->add_into];
+                skip = net->x[ad->in[ad->in[0] == i]].out;
+            }
             if (x->blk && training)
                 tg_bn_blocked_forward_train(&s, x->blk, xa, p[0].data, p[1].data, x->out,
                                             x->save_mean, x->save_invstd, st[0].data,
-                                            st[1].data, x->fused_relu, net->scratch);
+                                            st[1].data, skip, relu, net->scratch);
             else if (x->blk)
                 tg_bn_blocked_forward_eval(&s, x->blk, xa, p[0].data, p[1].data, x->out,
                                            st[0].data, st[1].data, x->fused_relu,
@@ -596,7 +658,7 @@ tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
             else if (training)
                 tg_bn_forward_train(&s, xa, p[0].data, p[1].data, x->out,
                                     x->save_mean, x->save_invstd, st[0].data,
-                                    st[1].data, x->fused_relu);
+                                    st[1].data, skip, relu);
             else
                 tg_bn_forward_eval(&s, xa, p[0].data, p[1].data, x->out,
                                    st[0].data, st[1].data, x->fused_relu);
@@ -623,6 +685,7 @@ tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
                 tg_gap_forward(n, a->c, a->h * a->w, xa, x->out);
             break;
         case TG_NODE_ADD:
+            if (x->add_into && training) break;  /* written by its BN */
             if (x->fused_relu)
                 tg_add_relu_forward(sz, xa, net->x[nd->in[1]].out, x->out);
             else
@@ -655,6 +718,8 @@ const float *tg_net_output(const tg_net *net) { return net->x[net->g->n - 1].out
 const float *tg_net_activation(const tg_net *net, int node) {
     if (node < 0 || node >= net->g->n) return NULL;
     if (net->g->nodes[node].kind != TG_NODE_RELU && net->x[node].fused_relu) return NULL;
+    if (net->g->nodes[node].kind == TG_NODE_BN && net->x[node].add_into)
+        return NULL;  /* its buffer holds the ADD's sum */
     if (net->g->nodes[node].kind == TG_NODE_CONV && net->x[node].fold && !net->training)
         return NULL;  /* folded into its BN: not computed */
     exec_node *x = &net->x[node];
@@ -703,6 +768,19 @@ static float *grad_of(tg_net *net, int j, int *acc) {
     return x->grad;
 }
 
+/* ADD node i's gradient into input j's: the mask of a fused ReLU, or a copy */
+static void add_backward(tg_net *net, int i, int j) {
+    const exec_node *x = &net->x[i];
+    size_t sz = (size_t)net->n * node_size(&net->g->nodes[i]);
+    int acc;
+    float *dx = grad_of(net, j, &acc);
+    if (!dx) return;
+    if (x->fused_relu)
+        tg_relu_backward(sz, x->out, x->grad, dx, acc);
+    else
+        tg_copy_backward(sz, x->grad, dx, acc);
+}
+
 void tg_net_backward(tg_net *net) {
     const tg_graph *g = net->g;
     const int n = net->n;
@@ -712,6 +790,7 @@ void tg_net_backward(tg_net *net) {
         const tg_node *nd = &g->nodes[i];
         exec_node *x = &net->x[i];
         tg_param *p = &net->params[x->p0];
+        if (x->late_add && net->x[x->late_add].grad_ready) add_backward(net, x->late_add, i);
         if (!x->grad_ready) {
             /* no path to the loss: parameters get zero gradient */
             for (int q = 0; q < x->np; q++) memset(p[q].grad, 0, sizeof(float) * p[q].size);
@@ -768,13 +847,8 @@ void tg_net_backward(tg_net *net) {
                 tg_gap_backward(n, a->c, a->h * a->w, x->grad, dx, acc);
             break;
         case TG_NODE_ADD:
-            for (int q = 0; q < 2; q++) {
-                if (!(dx = grad_of(net, nd->in[q], &acc))) continue;
-                if (x->fused_relu)
-                    tg_relu_backward(sz, x->out, x->grad, dx, acc);
-                else
-                    tg_copy_backward(sz, x->grad, dx, acc);
-            }
+            for (int q = 0; q < 2; q++)
+                if (net->x[nd->in[q]].late_add != i) add_backward(net, i, nd->in[q]);
             break;
         case TG_NODE_CONCAT: {
             const int B = x->blk ? x->blk : 1;

@@ -94,7 +94,7 @@ static void plane_grad_sums(const float *p, const float *dy, const float *q, int
 void tg_bn_forward_train(const tg_bn_shape *s, const float *x,
                          const float *gamma, const float *beta, float *y,
                          float *save_mean, float *save_invstd,
-                         float *run_mean, float *run_var, int relu) {
+                         float *run_mean, float *run_var, const float *skip, int relu) {
     const int n = s->n, c = s->c, hw = s->hw;
     const double cnt = (double)n * hw;
 #pragma omp parallel for schedule(static)
@@ -124,7 +124,19 @@ void tg_bn_forward_train(const tg_bn_shape *s, const float *x,
         for (int b = 0; b < n; b++) {
             const float *p = x + ((size_t)b * c + ch) * hw;
             float *q = y + ((size_t)b * c + ch) * hw;
-            if (relu)
+            const float *r = skip ? skip + ((size_t)b * c + ch) * hw : NULL;
+            if (r && relu)
+                for (int i = 0; i < hw; i++) {
+                    float v = a * p[i] + bb;
+                    v += r[i];
+                    q[i] = v < 0 ? 0 : v;
+                }
+            else if (r)
+                for (int i = 0; i < hw; i++) {
+                    float v = a * p[i] + bb;
+                    q[i] = v + r[i];
+                }
+            else if (relu)
                 for (int i = 0; i < hw; i++) {
                     float v = a * p[i] + bb;
                     q[i] = v < 0 ? 0 : v;  /* NaN passes, as PyTorch */

@@ -103,9 +103,10 @@ static double over_images(const float *part, int n, int c, int ch) {
     return r;
 }
 
-/* y = a * x + bb per channel (a, bb of c), with the ReLU if asked */
+/* y = a * x + bb per channel (a, bb of c), plus skip if not NULL, with the
+ * ReLU if asked */
 static void affine(const tg_bn_shape *s, int blk, const float *x, const float *a,
-                   const float *bb, float *y, int relu) {
+                   const float *bb, const float *skip, float *y, int relu) {
     const int n = s->n, c = s->c, hw = s->hw, nb = c / blk, J = blk / 8;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < n; b++)
@@ -120,6 +121,11 @@ static void affine(const tg_bn_shape *s, int blk, const float *x, const float *a
                     v8 v;
                     LD(v, x + o);
                     v = av * v + bv;
+                    if (skip) {
+                        v8 r;
+                        LD(r, skip + o);
+                        v += r;
+                    }
                     if (relu) v = (v8)((iv8)v & ((v >= zero) | (v != v)));  /* NaN passes */
                     ST(y + o, v);
                 }
@@ -134,7 +140,8 @@ size_t tg_bn_blocked_scratch_floats(const tg_bn_shape *s) {
 void tg_bn_blocked_forward_train(const tg_bn_shape *s, int blk, const float *x,
                                  const float *gamma, const float *beta, float *y,
                                  float *save_mean, float *save_invstd, float *run_mean,
-                                 float *run_var, int relu, float *scratch) {
+                                 float *run_var, const float *skip, int relu,
+                                 float *scratch) {
     const int n = s->n, c = s->c;
     const double cnt = (double)n * s->hw;
     float *sum = scratch, *sq = scratch + (size_t)n * c, *a = sq + (size_t)n * c, *bb = a + c;
@@ -154,7 +161,7 @@ void tg_bn_blocked_forward_train(const tg_bn_shape *s, int blk, const float *x,
         a[ch] = (float)(gamma[ch] * invstd);
         bb[ch] = (float)(beta[ch] - mean * gamma[ch] * invstd);
     }
-    affine(s, blk, x, a, bb, y, relu);
+    affine(s, blk, x, a, bb, skip, y, relu);
 }
 
 void tg_bn_blocked_forward_eval(const tg_bn_shape *s, int blk, const float *x,
@@ -167,7 +174,7 @@ void tg_bn_blocked_forward_eval(const tg_bn_shape *s, int blk, const float *x,
         a[ch] = gamma[ch] * invstd;
         bb[ch] = beta[ch] - run_mean[ch] * a[ch];
     }
-    affine(s, blk, x, a, bb, y, relu);
+    affine(s, blk, x, a, bb, NULL, y, relu);
 }
 
 void tg_bn_blocked_backward(const tg_bn_shape *s, int blk, const float *x, const float *gamma,
