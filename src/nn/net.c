@@ -11,8 +11,8 @@
  * buffer and its gradient, and the pre-ReLU output is not kept
  * (tg_net_activation gives NULL). In training, an unnamed BN whose only
  * consumer is an ADD writes that ADD's output, the other input added
- * (and the ReLU after it, if fused) in the same pass; in inference the
- * ADD adds in place.
+ * (and the ReLU after it, if fused) in the same pass, and its backward
+ * reads the ADD's gradient and mask; in inference the ADD adds in place.
  * In inference an unnamed convolution that alone feeds a BN takes the BN
  * into its weights and bias (conv_bn_infer): one pass less per layer, and
  * the convolution's own output is not computed.
@@ -218,10 +218,16 @@ static void plan_late_adds(tg_net *net) {
     }
 }
 
-static int adds_late(const tg_net *net, int i) {
+/* The node at whose turn node i's gradient buffer is last read: an ADD's
+ * is read by the BN that wrote its sum and at its late input's turn. */
+static int grad_last_use(const tg_net *net, int i) {
     const tg_node *nd = &net->g->nodes[i];
-    return nd->kind == TG_NODE_ADD &&
-           (net->x[nd->in[0]].late_add == i || net->x[nd->in[1]].late_add == i);
+    int r = i;
+    if (nd->kind != TG_NODE_ADD) return r;
+    if (net->x[i].add_into) r = net->x[i].add_into;
+    for (int q = 0; q < 2; q++)
+        if (net->x[nd->in[q]].late_add == i && nd->in[q] < r) r = nd->in[q];
+    return r;
 }
 
 static size_t plan_grads(const tg_net *net, size_t *off, tg_error *err) {
@@ -240,12 +246,14 @@ static size_t plan_grads(const tg_net *net, size_t *off, tg_error *err) {
         const tg_node *nd = &g->nodes[i];
         const exec_node *x = &net->x[i];
         if (!live[i]) continue;
-        if (x->late_add && live[x->late_add])  /* it has just been added in */
-            arena_give(&a, off[x->late_add], (size_t)net->batch * node_size(&g->nodes[x->late_add]));
         if (nd->kind == TG_NODE_RELU && x->fused_relu) {
             off[nd->in[0]] = off[i];  /* the fused BN works in the same buffer */
             live[nd->in[0]] = 1;
             continue;
+        }
+        if (nd->kind == TG_NODE_ADD && x->add_into) {
+            off[x->add_into] = off[i];  /* so does the BN that wrote the sum */
+            live[x->add_into] = 1;
         }
         for (int q = 0; q < nd->nin; q++) {
             int j = nd->in[q];
@@ -253,7 +261,12 @@ static size_t plan_grads(const tg_net *net, size_t *off, tg_error *err) {
             off[j] = arena_take(&a, (size_t)net->batch * node_size(&g->nodes[j]));
             live[j] = 1;
         }
-        if (!adds_late(net, i)) arena_give(&a, off[i], (size_t)net->batch * node_size(nd));
+        /* the buffers whose last reader this node is: its own, or an ADD's */
+        const int own = !(nd->kind == TG_NODE_BN && x->add_into);
+        const int adds[3] = {own ? i : 0, x->late_add, own ? 0 : x->add_into};
+        for (int k = 0; k < 3; k++)
+            if (adds[k] && live[adds[k]] && grad_last_use(net, adds[k]) == i)
+                arena_give(&a, off[adds[k]], (size_t)net->batch * node_size(&g->nodes[adds[k]]));
     }
     size_t end = a.end;
     free(a.free), free(live);
@@ -811,14 +824,16 @@ void tg_net_backward(tg_net *net) {
             break;
         case TG_NODE_BN: {
             tg_bn_shape s = {n, nd->c, nd->h * nd->w, 1e-5f, 0.1f};
+            /* with add_into, out and grad are the ADD's: its ReLU's mask */
+            const int relu = x->add_into ? net->x[x->add_into].fused_relu : x->fused_relu;
             dx = grad_of(net, j, &acc);
             if (x->blk)
                 tg_bn_blocked_backward(&s, x->blk, xa, p[0].data, x->save_mean,
-                                       x->save_invstd, x->out, x->fused_relu, x->grad, dx,
-                                       acc, p[0].grad, p[1].grad, net->scratch);
+                                       x->save_invstd, x->out, relu, x->grad, dx, acc,
+                                       p[0].grad, p[1].grad, net->scratch);
             else
-                tg_bn_backward(&s, xa, p[0].data, x->save_mean, x->save_invstd, x->out,
-                               x->fused_relu, x->grad, dx, acc, p[0].grad, p[1].grad);
+                tg_bn_backward(&s, xa, p[0].data, x->save_mean, x->save_invstd, x->out, relu,
+                               x->grad, dx, acc, p[0].grad, p[1].grad);
             break;
         }
         case TG_NODE_RELU:
@@ -847,8 +862,12 @@ void tg_net_backward(tg_net *net) {
                 tg_gap_backward(n, a->c, a->h * a->w, x->grad, dx, acc);
             break;
         case TG_NODE_ADD:
-            for (int q = 0; q < 2; q++)
-                if (net->x[nd->in[q]].late_add != i) add_backward(net, i, nd->in[q]);
+            for (int q = 0; q < 2; q++) {
+                if (x->add_into && nd->in[q] == x->add_into)
+                    net->x[nd->in[q]].grad_ready = 1;  /* the BN reads the ADD's grad */
+                else if (net->x[nd->in[q]].late_add != i)
+                    add_backward(net, i, nd->in[q]);
+            }
             break;
         case TG_NODE_CONCAT: {
             const int B = x->blk ? x->blk : 1;
