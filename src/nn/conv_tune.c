@@ -10,6 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 /* A cache larger than this is not read or grown (it holds ~30,000 lines:
  * far more shapes than any search meets); plans are then measured anew. */
@@ -34,15 +37,34 @@ const char *conv_tune_isa(void) {
     }
 }
 
+/* The processor's family and model ("6.167"), so that machines of one ISA
+ * but other cores (a cluster's nodes sharing a home directory) keep their
+ * own measurements; "-" where there is no CPUID. */
+static void cpu_model(char *buf, size_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        unsigned family = (a >> 8) & 0xf, model = (a >> 4) & 0xf;
+        if (family == 0xf) family += (a >> 20) & 0xff;
+        if (family == 6 || family >= 0xf) model |= ((a >> 16) & 0xf) << 4;
+        snprintf(buf, n, "%u.%u", family, model);
+        return;
+    }
+#endif
+    snprintf(buf, n, "-");
+}
+
 void conv_tune_key(const tg_conv2d_shape *s, const char *isa, int threads, char *buf,
                    size_t n) {
     /* a channel-blocked x or y (c16b16: 16 channels held in nChw16c) is its
      * own key: the reorders a strategy needs differ */
-    char xb[8] = "", yb[8] = "";
+    char xb[8] = "", yb[8] = "", cpu[24];
     if (s->x_blk) snprintf(xb, sizeof xb, "b%d", s->x_blk);
     if (s->y_blk) snprintf(yb, sizeof yb, "b%d", s->y_blk);
-    snprintf(buf, n, "v1 %s t%d n%d c%d%s h%d w%d k%d%s %dx%d s%d d%d g%d", isa, threads, s->n,
-             s->c, xb, s->h, s->w, s->k, yb, s->kh, s->kw, s->stride, s->dil, s->groups);
+    cpu_model(cpu, sizeof cpu);
+    snprintf(buf, n, "v1 %s cpu%s t%d n%d c%d%s h%d w%d k%d%s %dx%d s%d d%d g%d", isa, cpu,
+             threads, s->n, s->c, xb, s->h, s->w, s->k, yb, s->kh, s->kw, s->stride, s->dil,
+             s->groups);
 }
 
 /* The cache path into buf; 0 when there is none (no HOME). */

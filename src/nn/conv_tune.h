@@ -33,7 +33,8 @@
 int conv_tune_enabled(void);
 /* The ISA oneDNN runs at ("avx2", "avx512", ...). */
 const char *conv_tune_isa(void);
-/* The cache key of a shape at the current ISA and thread count. */
+/* The cache key of a shape at the current ISA, processor model and thread
+ * count. */
 void conv_tune_key(const tg_conv2d_shape *s, const char *isa, int threads, char *buf,
                    size_t n);
 /* Strategy names of the key's last line into strat (indices into names[0..count)); 1 if
