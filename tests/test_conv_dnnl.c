@@ -260,6 +260,28 @@ static void test_tuned(void **state) {
 }
 
 /* Shapes that cannot work come back as an error, never a crash. */
+/* The cache key names the processor as the kernel does ("cpu family" and
+ * "model" of /proc/cpuinfo), so machines of one ISA keep apart */
+static void test_tune_key_cpu(void **state) {
+    (void)state;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) skip();
+    int family = -1, model = -1;
+    char line[512];
+    while (fgets(line, sizeof line, f) && (family < 0 || model < 0)) {
+        if (!strncmp(line, "cpu family", 10)) sscanf(strchr(line, ':') + 1, "%d", &family);
+        else if (!strncmp(line, "model\t", 6)) sscanf(strchr(line, ':') + 1, "%d", &model);
+    }
+    fclose(f);
+    if (family < 0 || model < 0) skip();  /* not x86 */
+    tg_conv2d_shape sh;
+    assert_int_equal(tg_conv2d_shape_init(&sh, 2, 16, 8, 8, 16, 3, 3, 1, 1, 1, NULL), TG_OK);
+    char key[160], want[32];
+    conv_tune_key(&sh, "avx2", 2, key, sizeof key);
+    snprintf(want, sizeof want, " cpu%d.%d ", family, model);
+    if (!strstr(key, want)) fail_msg("key '%s' does not name '%s'", key, want);
+}
+
 static void test_bad_shapes(void **state) {
     (void)state;
     tg_conv2d_shape s;
@@ -300,6 +322,7 @@ int main(void) {
         cmocka_unit_test(test_nhwc),
         cmocka_unit_test(test_mixed),
         cmocka_unit_test(test_tuned),
+        cmocka_unit_test(test_tune_key_cpu),
         cmocka_unit_test(test_bad_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

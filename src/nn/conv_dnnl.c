@@ -710,6 +710,7 @@ const tg_backend tg_backend_dnnl = {
 /* A measured strategy replaces the heuristic's only when it is this much
  * faster, so timing noise does not flip choices that hardly differ. */
 #define TUNE_MARGIN 0.95
+#define TUNE_ROUNDS 2  /* rounds over the candidates (strategy_measure) */
 
 static double now_s(void) {
     struct timespec t;
@@ -725,7 +726,7 @@ typedef struct {
 static double time_pass(tg_conv_plan *p, int pass, const tune_bufs *b, float *scratch) {
     char *sc = scratch_base(p, scratch);
     double best = 1e30, spent = 0;
-    for (int r = 0; r < 4 && (r < 2 || spent < 0.04); r++) {
+    for (int r = 0; r < 3 && (r < 2 || spent < 0.02); r++) {
         double t0 = now_s();
         if (pass == PASS_FWD) {
             conv_forward(p, b->x, b->w, NULL, b->y, scratch);
@@ -746,7 +747,13 @@ static double time_pass(tg_conv_plan *p, int pass, const tune_bufs *b, float *sc
 }
 
 /* Time every candidate strategy of every pass and keep, per pass, the
- * fastest if it beats the heuristic's choice by the margin. Candidates:
+ * fastest if it beats the heuristic's choice by the margin. The candidates
+ * are timed in TUNE_ROUNDS rounds, each in the other order, and each keeps
+ * its best time: a burst of load from another process (a build, a second
+ * worker) then slows every candidate, not only the one it met, and a
+ * cached choice is not spoilt by it. The plans are made again each round
+ * (oneDNN's primitive cache makes that cheap), so only one candidate's
+ * buffers exist at a time. Candidates:
  * plain, blocked, Winograd where the heuristic's accuracy rule admits it
  * (3x3 stride 1, >= 32 channels in and out) and channels-last for the
  * backward passes (never for the forward pass: see strategy_pick). */
@@ -758,8 +765,8 @@ static void strategy_measure(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
     const size_t nw = (size_t)s->k * (s->c / s->groups) * s->kh * s->kw;
     tune_bufs b = {malloc(nx * 4), malloc(nw * 4), malloc(ny * 4), malloc(ny * 4),
                    malloc(nx * 4), malloc(nw * 4), malloc((size_t)s->k * 4)};
-    double best[PASS_COUNT] = {1e30, 1e30, 1e30}, heur[PASS_COUNT] = {0, 0, 0};
-    int pick[PASS_COUNT] = {strat[0], strat[1], strat[2]};
+    double t_st[STRAT_COUNT][PASS_COUNT];  /* best time per candidate; 0: none */
+    memset(t_st, 0, sizeof t_st);
     if (b.x && b.w && b.y && b.dy && b.dx && b.dw && b.db) {
         /* small values: no denormals, nothing that a kernel could skip */
         uint32_t r = 12345;
@@ -770,7 +777,9 @@ static void strategy_measure(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
                 r = r * 1664525u + 1013904223u;
                 fill[t][i] = (float)(r >> 8) * (1.0f / 16777216.0f) - 0.5f;
             }
-        for (int st = 0; st < STRAT_COUNT; st++) {
+        for (int k = 0; k < TUNE_ROUNDS * STRAT_COUNT; k++) {
+            const int round = k / STRAT_COUNT;
+            const int st = round % 2 ? STRAT_COUNT - 1 - k % STRAT_COUNT : k % STRAT_COUNT;
             if (st == STRAT_WINO && !wino_ok) continue;
             int want[PASS_COUNT] = {st == STRAT_NHWC ? STRAT_BLOCKED : st, st, st};
             tg_conv_plan *p = plan_create(s, want, NULL);
@@ -781,15 +790,19 @@ static void strategy_measure(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
                     if (p->strat[pass] != want[pass] || (pass == PASS_FWD && st == STRAT_NHWC))
                         continue;  /* fell back, or not a candidate */
                     double t = time_pass(p, pass, &b, scratch);
-                    if (st == strat[pass]) heur[pass] = t;
-                    if (t < best[pass]) best[pass] = t, pick[pass] = st;
+                    if (t_st[st][pass] == 0 || t < t_st[st][pass]) t_st[st][pass] = t;
                 }
             }
             free(scratch);
             conv_plan_free(p);
         }
-        for (int pass = 0; pass < PASS_COUNT; pass++)
-            if (heur[pass] > 0 && best[pass] < TUNE_MARGIN * heur[pass]) strat[pass] = pick[pass];
+        for (int pass = 0; pass < PASS_COUNT; pass++) {
+            const double heur = t_st[strat[pass]][pass];
+            int pick = strat[pass];
+            for (int st = 0; st < STRAT_COUNT; st++)
+                if (t_st[st][pass] > 0 && t_st[st][pass] < t_st[pick][pass]) pick = st;
+            if (heur > 0 && t_st[pick][pass] < TUNE_MARGIN * heur) strat[pass] = pick;
+        }
     }
     free(b.x), free(b.w), free(b.y), free(b.dy), free(b.dx), free(b.dw), free(b.db);
 }

@@ -46,7 +46,7 @@ static void cpu_model(char *buf, size_t n) {
     if (__get_cpuid(1, &a, &b, &c, &d)) {
         unsigned family = (a >> 8) & 0xf, model = (a >> 4) & 0xf;
         if (family == 0xf) family += (a >> 20) & 0xff;
-        if (family == 6 || family >= 0xf) model |= ((a >> 16) & 0xf) << 4;
+        if (family >= 6) model |= ((a >> 16) & 0xf) << 4;  /* as Linux reads it */
         snprintf(buf, n, "%u.%u", family, model);
         return;
     }
