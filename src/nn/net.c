@@ -595,6 +595,13 @@ size_t tg_net_param_count(const tg_net *net) {
 
 /* ---- forward ----------------------------------------------------------- */
 
+/* Whether BN node i applies a ReLU: its own fused one or, when it writes an
+ * ADD's sum (add_into), the ADD's, whose output and gradient it then shares */
+static int bn_relu(const tg_net *net, int i) {
+    const exec_node *x = &net->x[i];
+    return x->add_into ? net->x[x->add_into].fused_relu : x->fused_relu;
+}
+
 /* Inference of convolution i and the BN it alone feeds, as one convolution:
  * with a = gamma / sqrt(running var + eps), weights w * a and bias
  * (b - running mean) * a + beta per output channel, written into the BN's
@@ -653,8 +660,7 @@ tg_status tg_net_forward(tg_net *net, const float *input, int n, int training,
             if (!training && x->fold) break;  /* done by its convolution */
             tg_bn_shape s = {n, nd->c, nd->h * nd->w, 1e-5f, 0.1f};
             tg_param *st = &net->state[x->s0];
-            /* with add_into: the sum, and the ADD's ReLU */
-            const int relu = x->add_into ? net->x[x->add_into].fused_relu : x->fused_relu;
+            const int relu = bn_relu(net, i);
             const float *skip = NULL;
             if (x->add_into) {
                 const tg_node *ad = &g->nodes[x->add_into];
@@ -824,8 +830,7 @@ void tg_net_backward(tg_net *net) {
             break;
         case TG_NODE_BN: {
             tg_bn_shape s = {n, nd->c, nd->h * nd->w, 1e-5f, 0.1f};
-            /* with add_into, out and grad are the ADD's: its ReLU's mask */
-            const int relu = x->add_into ? net->x[x->add_into].fused_relu : x->fused_relu;
+            const int relu = bn_relu(net, i);  /* out and grad: see bn_relu */
             dx = grad_of(net, j, &acc);
             if (x->blk)
                 tg_bn_blocked_backward(&s, x->blk, xa, p[0].data, x->save_mean,

@@ -125,24 +125,11 @@ void tg_bn_forward_train(const tg_bn_shape *s, const float *x,
             const float *p = x + ((size_t)b * c + ch) * hw;
             float *q = y + ((size_t)b * c + ch) * hw;
             const float *r = skip ? skip + ((size_t)b * c + ch) * hw : NULL;
-            if (r && relu)
-                for (int i = 0; i < hw; i++) {
-                    float v = a * p[i] + bb;
-                    v += r[i];
-                    q[i] = v < 0 ? 0 : v;
-                }
-            else if (r)
-                for (int i = 0; i < hw; i++) {
-                    float v = a * p[i] + bb;
-                    q[i] = v + r[i];
-                }
-            else if (relu)
-                for (int i = 0; i < hw; i++) {
-                    float v = a * p[i] + bb;
-                    q[i] = v < 0 ? 0 : v;  /* NaN passes, as PyTorch */
-                }
-            else
-                for (int i = 0; i < hw; i++) q[i] = a * p[i] + bb;
+            for (int i = 0; i < hw; i++) {  /* the conditions are hoisted (-O3) */
+                float v = a * p[i] + bb;
+                if (r) v += r[i];
+                q[i] = relu && v < 0 ? 0 : v;  /* NaN passes, as PyTorch */
+            }
         }
     }
 }
