@@ -88,8 +88,26 @@ static int check(const char *what, const conv_case *t, int rep, const float *a,
     return 1;
 }
 
-/* One case: plan once, run twice on fresh buffers; returns failures. */
-static int run_case(const conv_case *t, uint64_t seed) {
+/* a of (n, c, hw) NCHW into the layout nChw<blk>c (blk 0: NCHW) and back */
+static float *to_layout(int n, int c, int hw, int blk, const float *a) {
+    float *b = falloc((size_t)n * c * hw);
+    if (blk)
+        tg_blocked_from_nchw(n, c, hw, blk, a, b);
+    else
+        memcpy(b, a, sizeof(float) * n * c * hw);
+    return b;
+}
+
+static void from_layout(int n, int c, int hw, int blk, float *a) {
+    float *b = to_layout(n, c, hw, 0, a);
+    if (blk) tg_blocked_to_nchw(n, c, hw, blk, b, a);
+    free(b);
+}
+
+/* One case, the caller holding x / dx in nChw<xb>c and y / dy in
+ * nChw<yb>c (0: NCHW): plan once, run twice on fresh buffers; returns
+ * failures. */
+static int run_case_in(const conv_case *t, uint64_t seed, int xb, int yb) {
     tg_conv2d_shape s;
     tg_error err;
     tg_error_clear(&err);
@@ -97,9 +115,12 @@ static int run_case(const conv_case *t, uint64_t seed) {
                                           t->kh, t->kw, t->stride, t->dil,
                                           t->groups, &err),
                      TG_OK);
-    tg_conv_plan *p = tg_backend_dnnl.conv_plan_new(&s, &err);
+    tg_conv2d_shape sb = s;  /* the backend's view; s stays NCHW for the reference */
+    sb.x_blk = xb, sb.y_blk = yb;
+    tg_conv_plan *p = tg_backend_dnnl.conv_plan_new(&sb, &err);
     if (!p) fprintf(stderr, "  plan: %s\n", err.msg);
     assert_non_null(p);
+    const int ihw = s.h * s.w, ohw = s.oh * s.ow;
 
     const size_t nx = (size_t)s.n * s.c * s.h * s.w;
     const size_t ny = (size_t)s.n * s.k * s.oh * s.ow;
@@ -130,14 +151,18 @@ static int run_case(const conv_case *t, uint64_t seed) {
         for (size_t i = 0; i < nx; i++) dx_d[i] = 1e30f;
         const float *bias = t->bias ? b : NULL;
 
+        float *xl = to_layout(s.n, s.c, ihw, xb, x), *dyl = to_layout(s.n, s.k, ohw, yb, dy);
+
         tg_conv2d_forward(&s, x, wt, bias, y_r, sr);
-        tg_backend_dnnl.conv_forward(p, x, wt, bias, y_d, sd);
+        tg_backend_dnnl.conv_forward(p, xl, wt, bias, y_d, sd);
+        from_layout(s.n, s.k, ohw, yb, y_d);
         fails += check("forward y", t, rep, y_d, y_r, ny);
 
         /* acc = 0 */
         tg_conv2d_backward(&s, x, wt, dy, dx_r, 0, dw_r, db_r, sr);
-        tg_backend_dnnl.conv_backward(p, x, wt, dy, dx_d, 0, dw_d,
+        tg_backend_dnnl.conv_backward(p, xl, wt, dyl, dx_d, 0, dw_d,
                                       t->bias ? db_d : NULL, sd);
+        from_layout(s.n, s.c, ihw, xb, dx_d);
         fails += check("dx (acc 0)", t, rep, dx_d, dx_r, nx);
         fails += check("dw", t, rep, dw_d, dw_r, nw);
         if (t->bias) fails += check("db", t, rep, db_d, db_r, nb);
@@ -145,25 +170,29 @@ static int run_case(const conv_case *t, uint64_t seed) {
         /* acc = 1 onto the same starting values; also without db, and dw
          * must be overwritten, not accumulated */
         memcpy(dx_r, dx0, nx * sizeof(float));
-        memcpy(dx_d, dx0, nx * sizeof(float));
+        if (xb) tg_blocked_from_nchw(s.n, s.c, ihw, xb, dx0, dx_d);
+        else memcpy(dx_d, dx0, nx * sizeof(float));
         tg_conv2d_backward(&s, x, wt, dy, dx_r, 1, dw_r, db_r, sr);
-        tg_backend_dnnl.conv_backward(p, x, wt, dy, dx_d, 1, dw_d, NULL, sd);
+        tg_backend_dnnl.conv_backward(p, xl, wt, dyl, dx_d, 1, dw_d, NULL, sd);
+        from_layout(s.n, s.c, ihw, xb, dx_d);
         fails += check("dx (acc 1)", t, rep, dx_d, dx_r, nx);
         fails += check("dw (second call)", t, rep, dw_d, dw_r, nw);
 
         /* no input gradient wanted */
         for (size_t i = 0; i < nw; i++) dw_d[i] = 1e30f;
-        tg_backend_dnnl.conv_backward(p, x, wt, dy, NULL, 0, dw_d, db_d, sd);
+        tg_backend_dnnl.conv_backward(p, xl, wt, dyl, NULL, 0, dw_d, db_d, sd);
         fails += check("dw (dx NULL)", t, rep, dw_d, dw_r, nw);
         fails += check("db (dx NULL)", t, rep, db_d, db_r, nb);
 
         float *all[] = {x, wt, b, dy, dx0, y_r, y_d, dx_r, dx_d,
-                        dw_r, dw_d, db_r, db_d, sr, sd};
+                        dw_r, dw_d, db_r, db_d, sr, sd, xl, dyl};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
     }
     tg_backend_dnnl.conv_plan_free(p);
     return fails;
 }
+
+static int run_case(const conv_case *t, uint64_t seed) { return run_case_in(t, seed, 0, 0); }
 
 static void run_table(const char *layout, int threads) {
     if (layout)
@@ -191,6 +220,36 @@ static void test_mixed(void **state) {
     (void)state;
     run_table("nhwc,plain,blocked", 2);
     run_table("plain,blocked,wino", 1);
+}
+
+/* Our Winograd F(2x2, 3x3) for forward and backward data (conv_wino.c),
+ * which runs where the caller holds x and y channel-blocked, in nChw8c,
+ * nChw16c and mixed, at 1 and 2 threads; backward weights, and shapes it
+ * does not compute (stride 2, NCHW), fall back to oneDNN's blocked
+ * kernels. */
+static void test_wino23(void **state) {
+    (void)state;
+    static const conv_case W[] = {
+        {3, 16, 7, 7, 16, 3, 3, 1, 1, 1, 1},
+        {2, 16, 28, 28, 16, 3, 3, 1, 1, 1, 0},
+        {3, 32, 5, 9, 48, 3, 3, 1, 1, 1, 1},
+        {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 0},
+        {3, 32, 5, 9, 32, 3, 3, 2, 1, 1, 0},   /* stride 2: oneDNN's */
+    };
+    static const int BLK[][2] = {{8, 8}, {16, 16}, {16, 8}, {0, 0}};
+    setenv("TG_DNNL_LAYOUT", "wino23", 1);
+    int fails = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        tg_threads_set(threads);
+        for (size_t i = 0; i < sizeof W / sizeof W[0]; i++)
+            for (size_t b = 0; b < sizeof BLK / sizeof BLK[0]; b++) {
+                const int xb = !BLK[b][0] || W[i].c % BLK[b][0] == 0 ? BLK[b][0] : 8;
+                const int yb = !BLK[b][1] || W[i].k % BLK[b][1] == 0 ? BLK[b][1] : 8;
+                fails += run_case_in(&W[i], 2000 + i, xb, yb);
+            }
+    }
+    unsetenv("TG_DNNL_LAYOUT");
+    assert_int_equal(fails, 0);
 }
 
 static int count_lines(const char *path) {
@@ -321,6 +380,7 @@ int main(void) {
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_nhwc),
         cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_wino23),
         cmocka_unit_test(test_tuned),
         cmocka_unit_test(test_tune_key_cpu),
         cmocka_unit_test(test_bad_shapes),

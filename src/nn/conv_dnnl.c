@@ -13,7 +13,12 @@
  *   wino     as blocked with the Winograd F(4x4,3x3) algorithm (3x3, stride
  *            1, no dilation, no groups only; elsewhere the pass falls back
  *            to blocked);
- *   nhwc     channels-last activations and any weights, with reorders.
+ *   nhwc     channels-last activations and any weights, with reorders;
+ *   wino23   forward and backward data through our own Winograd
+ *            F(2x2,3x3) for AVX2 (conv_wino.c), reading and writing the
+ *            caller's nChw8c / nChw16c buffers directly, with no primitive
+ *            (3x3, stride 1, both sides channel-blocked; elsewhere, and for
+ *            backward weights, the pass falls back to blocked).
  * The reordered copies, the weight-gradient / dx staging buffers and the
  * primitives' scratchpads (dnnl_scratchpad_mode_user) all live in the
  * caller's scratch, whose size conv_scratch_floats reports: a graph that
@@ -61,12 +66,23 @@
  *   depthwise 64 3x3 dil2 14    81   123   19.7   14.8      -   12.7  bnb    0.9   4.5   7.3    20.8
  *   64->64 3x3 dil2 14          93    67   27.6   17.2      -   18.8  bbb    5.2   5.6   5.4    30.2
  *   64->64 1x7 14               75    53   23.9   14.1      -   14.3  bbb    4.4   4.3   4.5    24.9
+ * Held to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, the model-167 Xeon, batch 128, 2
+ * threads, nChw8c, ms, best of 12), oneDNN's direct kernels against wino23:
+ *   shape            fwd blocked  wino23   bwd_d blocked  wino23
+ *   16->16 3x3 28          2.96    2.07           2.23    2.17
+ *   32->32 3x3 14          2.03    1.40           2.03    1.43
+ *   64->64 3x3 7           2.19    1.84           2.11    1.76
+ * and natively (AVX-512, nChw16c) wino23 lost to oneDNN everywhere (1.95
+ * against 1.40 for 16->16 28), so the heuristic takes it on AVX2 only.
  * Hence strategy_pick: blocked by default; Winograd for forward and
  * backward data of 3x3 convolutions with at least 64 channels in and out
  * (or 32 on maps of 20x20 or more) and for backward weights with 128 (or 32
  * on large maps at batch <= 32); plain forward for
  * 1-3 input channels into 64+ filters and plain backward data below 16
- * input channels (where the blocked kernels are 2-5x slower);
+ * input channels (where the blocked kernels are 2-5x slower); wino23 for
+ * forward and backward data of 3x3 stride-1 convolutions of 32+ channels
+ * (oneDNN's Winograd rule) when oneDNN runs AVX2 code and the caller holds
+ * both sides blocked;
  * depthwise takes nhwc backward weights for kernels wider than 3 (oneDNN's
  * blocked depthwise weight gradient falls back to gemm: 4-5x slower) and
  * nhwc backward data when dilated. Winograd's error stays within the tests'
@@ -97,13 +113,14 @@
 #include <time.h>
 
 #include "conv_tune.h"
+#include "conv_wino.h"
 #include "tgsage/backend.h"
 #include "tgsage/threads.h"
 
 /* Layout strategies, chosen per pass (see the header comment). */
-enum { STRAT_PLAIN, STRAT_BLOCKED, STRAT_WINO, STRAT_NHWC, STRAT_COUNT };
-static const char *const STRAT_NAME[STRAT_COUNT] = {"plain", "blocked", "wino",
-                                                    "nhwc"};
+enum { STRAT_PLAIN, STRAT_BLOCKED, STRAT_WINO, STRAT_NHWC, STRAT_W23, STRAT_COUNT };
+static const char *const STRAT_NAME[STRAT_COUNT] = {"plain", "blocked", "wino", "nhwc",
+                                                    "wino23"};
 enum { PASS_FWD, PASS_BWD_D, PASS_BWD_W, PASS_COUNT };
 static const char *const PASS_NAME[PASS_COUNT] = {"forward", "backward-data",
                                                   "backward-weights"};
@@ -132,6 +149,8 @@ struct tg_conv_plan {
     dnnl_memory_t f_pad, d_pad, w_pad; /* user-mode scratchpads, NULL if empty */
     size_t f_pad_off, d_pad_off, w_pad_off;
     int dy_shared;             /* d_dy.prim reuses w_dy.prim's reordered copy */
+    int threads;               /* the count in force when the plan was made */
+    size_t f_u_off, f_work_off, d_u_off, d_work_off; /* wino23: weights, work */
     float *zero_bias;          /* k zeros, bound when the caller has no bias */
     float *db_sink;            /* k floats, bound when the caller wants no db */
     size_t scratch_bytes;      /* from the 64-byte aligned start of scratch */
@@ -356,6 +375,14 @@ static void strategy_pick(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
     int f = STRAT_BLOCKED, d = STRAT_BLOCKED, w = STRAT_BLOCKED;
     if (wino && (mn >= 64 || (mn >= 32 && area >= 400))) f = d = STRAT_WINO;
     if (wino && (mn >= 128 || (mn >= 32 && area >= 400 && s->n <= 32))) w = STRAT_WINO;
+    /* oneDNN 2.6's Winograd is AVX-512 only; on AVX2 our F(2x2, 3x3) ran
+     * ResNet-20's 3x3 convolutions 1.2-1.4x faster than the direct kernels
+     * (forward and backward data; the header comment). The accuracy rule
+     * is oneDNN Winograd's: with it on ResNet-20's 16-channel stage too,
+     * five SGD steps drifted from PyTorch's by 6e-4 of the largest first
+     * weight (test_torch_parity_avx2 holds them to 1e-5). */
+    if (wino && mn >= 32 && wino_fits(s) && !strncmp(conv_tune_isa(), "avx2", 4))
+        f = d = STRAT_W23;
     /* A channels-last forward was up to 1.3x faster for stride-2 convs of
      * >= 128 input channels and 5x5+ kernels of >= 64, but the backward
      * passes of a net whose forward ran channels-last came out wrong (3%
@@ -416,8 +443,14 @@ static tg_conv_plan *plan_create(const tg_conv2d_shape *s,
 
     /* Winograd exists for few shapes (3x3, stride 1, no dilation, no
      * groups): elsewhere that pass falls back to the direct blocked kernels */
+    p->threads = tg_threads_get();
     for (int pass = 0; pass < PASS_COUNT; pass++) {
         int st = want[pass];
+        if (st == STRAT_W23 && pass != PASS_BWD_W && wino_fits(s)) {
+            p->strat[pass] = st;  /* conv_wino.c: no primitive */
+            continue;
+        }
+        if (st == STRAT_W23) st = STRAT_BLOCKED;
         dnnl_status_t rc = pass_pd(&q, pass, st, &pds[pass]);
         if (rc != dnnl_success && st == STRAT_WINO) {
             st = STRAT_BLOCKED;
@@ -427,32 +460,42 @@ static tg_conv_plan *plan_create(const tg_conv2d_shape *s,
         p->strat[pass] = st;
     }
     dnnl_primitive_desc_t fpd = pds[PASS_FWD], dpd = pds[PASS_BWD_D], wpd = pds[PASS_BWD_W];
-    if (!dn_ok(&c, dnnl_primitive_create(&p->fwd, fpd), "forward primitive") ||
-        !dn_ok(&c, dnnl_primitive_create(&p->bwd_d, dpd), "backward-data primitive") ||
+    if ((fpd && !dn_ok(&c, dnnl_primitive_create(&p->fwd, fpd), "forward primitive")) ||
+        (dpd && !dn_ok(&c, dnnl_primitive_create(&p->bwd_d, dpd), "backward-data primitive")) ||
         !dn_ok(&c, dnnl_primitive_create(&p->bwd_w, wpd), "backward-weights primitive"))
         goto fail;
+    const size_t wino_u = wino_weight_floats(s) * 4, wino_work = wino_work_floats(s, p->threads) * 4;
 
     /* Scratch: the forward pass and the backward pass each lay out their
      * buffers from offset 0; the plan asks for the larger of the two. The
      * two backward scratchpads run one after the other and share a region. */
     size_t ftop = 0, btop = 0;
-    if (!tensor_init(&c, p->eng, &p->f_x, &q.x, q_md(fpd, dnnl_query_src_md), 0, 0, &ftop) ||
-        !tensor_init(&c, p->eng, &p->f_w, &q.w, q_md(fpd, dnnl_query_weights_md), 0, 0, &ftop) ||
-        !tensor_init(&c, p->eng, &p->f_y, &q.y, q_md(fpd, dnnl_query_dst_md), 1, 0, &ftop) ||
-        !pad_init(&c, p->eng, fpd, &p->f_pad, &p->f_pad_off, &ftop))
+    if (!fpd) {
+        p->f_u_off = bump(&ftop, wino_u);
+        p->f_work_off = bump(&ftop, wino_work);
+    } else if (!tensor_init(&c, p->eng, &p->f_x, &q.x, q_md(fpd, dnnl_query_src_md), 0, 0,
+                            &ftop) ||
+               !tensor_init(&c, p->eng, &p->f_w, &q.w, q_md(fpd, dnnl_query_weights_md), 0, 0,
+                            &ftop) ||
+               !tensor_init(&c, p->eng, &p->f_y, &q.y, q_md(fpd, dnnl_query_dst_md), 1, 0,
+                            &ftop) ||
+               !pad_init(&c, p->eng, fpd, &p->f_pad, &p->f_pad_off, &ftop)) {
         goto fail;
+    }
     if (!dn_ok(&c, dnnl_memory_create(&p->f_b, &q.b, p->eng, DNNL_MEMORY_NONE), "memory") ||
         !dn_ok(&c, dnnl_memory_create(&p->w_db, &q.b, p->eng, DNNL_MEMORY_NONE), "memory"))
         goto fail;
     const dnnl_memory_desc_t *wdy = q_md(wpd, dnnl_query_diff_dst_md);
-    const dnnl_memory_desc_t *ddy = q_md(dpd, dnnl_query_diff_dst_md);
+    const dnnl_memory_desc_t *ddy = dpd ? q_md(dpd, dnnl_query_diff_dst_md) : NULL;
     if (!tensor_init(&c, p->eng, &p->w_x, &q.x, q_md(wpd, dnnl_query_src_md), 0, 0, &btop) ||
         !tensor_init(&c, p->eng, &p->w_dy, &q.y, wdy, 0, 0, &btop) ||
         !tensor_init(&c, p->eng, &p->w_dw, &q.w, q_md(wpd, dnnl_query_diff_weights_md), 1, 0,
                      &btop))
         goto fail;
     p->dy_shared = wdy && ddy && dnnl_memory_desc_equal(wdy, ddy);
-    if (p->dy_shared) {
+    if (!dpd) {
+        /* wino23 reads dy where the caller holds it */
+    } else if (p->dy_shared) {
         /* bwd_d reads the copy bwd_w's reorder made (or the user's buffer) */
         size_t none = 0;
         if (!tensor_init(&c, p->eng, &p->d_dy, &q.y, ddy, 0, 0, &none)) goto fail;
@@ -462,13 +505,21 @@ static tg_conv_plan *plan_create(const tg_conv2d_shape *s,
     } else if (!tensor_init(&c, p->eng, &p->d_dy, &q.y, ddy, 0, 0, &btop)) {
         goto fail;
     }
-    if (!tensor_init(&c, p->eng, &p->d_w, &q.w, q_md(dpd, dnnl_query_weights_md), 0, 0, &btop) ||
-        !tensor_init(&c, p->eng, &p->d_dx, &q.x, q_md(dpd, dnnl_query_diff_src_md), 1, 1, &btop))
+    if (dpd &&
+        (!tensor_init(&c, p->eng, &p->d_w, &q.w, q_md(dpd, dnnl_query_weights_md), 0, 0, &btop) ||
+         !tensor_init(&c, p->eng, &p->d_dx, &q.x, q_md(dpd, dnnl_query_diff_src_md), 1, 1,
+                      &btop)))
         goto fail;
+    /* backward weights runs first: its scratchpad and backward data's own
+     * buffers share a region */
     size_t ptop = btop, dtop = btop;
-    if (!pad_init(&c, p->eng, wpd, &p->w_pad, &p->w_pad_off, &ptop) ||
-        !pad_init(&c, p->eng, dpd, &p->d_pad, &p->d_pad_off, &dtop))
+    if (!pad_init(&c, p->eng, wpd, &p->w_pad, &p->w_pad_off, &ptop)) goto fail;
+    if (!dpd) {
+        p->d_u_off = bump(&dtop, wino_u);
+        p->d_work_off = bump(&dtop, wino_work);
+    } else if (!pad_init(&c, p->eng, dpd, &p->d_pad, &p->d_pad_off, &dtop)) {
         goto fail;
+    }
     btop = ptop > dtop ? ptop : dtop;
     p->scratch_bytes = ftop > btop ? ftop : btop;
     goto done;
@@ -579,6 +630,12 @@ static dnnl_memory_t tensor_out(dn_tensor *t, float *user, char *sc) {
 static void conv_forward(tg_conv_plan *p, const float *x, const float *wt,
                          const float *bias, float *y, float *scratch) {
     char *sc = scratch_base(p, scratch);
+    if (p->strat[PASS_FWD] == STRAT_W23) {
+        float *u = (float *)(void *)(sc + p->f_u_off);
+        wino_weights(&p->s, wt, 0, u);
+        wino_run(&p->s, 0, u, x, bias, y, 0, (float *)(void *)(sc + p->f_work_off), p->threads);
+        return;
+    }
     tensor_in(p, &p->f_x, x, sc);
     tensor_in(p, &p->f_w, wt, sc);
     bind(p->f_b, bias ? bias : p->zero_bias);
@@ -615,6 +672,15 @@ static void backward_weights(tg_conv_plan *p, const float *x, const float *dy,
 /* dy -> dx (written, or added with acc) */
 static void backward_data(tg_conv_plan *p, const float *wt, const float *dy,
                           float *dx, int acc, char *sc) {
+    if (p->strat[PASS_BWD_D] == STRAT_W23) {
+        /* its buffers share backward weights' scratchpad region */
+        TG_ASSERT(dnnl_stream_wait(p->strm) == dnnl_success);
+        float *u = (float *)(void *)(sc + p->d_u_off);
+        wino_weights(&p->s, wt, 1, u);
+        wino_run(&p->s, 1, u, dy, NULL, dx, acc, (float *)(void *)(sc + p->d_work_off),
+                 p->threads);
+        return;
+    }
     tensor_in(p, &p->d_dy, dy, sc);  /* no reorder when shared with w_dy */
     tensor_in(p, &p->d_w, wt, sc);
     dn_tensor *t = &p->d_dx;
@@ -755,8 +821,10 @@ static double time_pass(tg_conv_plan *p, int pass, const tune_bufs *b, float *sc
  * (oneDNN's primitive cache makes that cheap), so only one candidate's
  * buffers exist at a time. Candidates:
  * plain, blocked, Winograd where the heuristic's accuracy rule admits it
- * (3x3 stride 1, >= 32 channels in and out) and channels-last for the
- * backward passes (never for the forward pass: see strategy_pick). */
+ * (3x3 stride 1, >= 32 channels in and out), channels-last for the
+ * backward passes (never for the forward pass: see strategy_pick), and
+ * wino23 for the forward and backward-data passes where conv_wino.c
+ * computes the shape (and the same accuracy rule admits it). */
 static void strategy_measure(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
     const int mn = s->c < s->k ? s->c : s->k;
     const int wino_ok = s->kh == 3 && s->kw == 3 && s->stride == 1 && s->dil == 1 &&
@@ -780,7 +848,7 @@ static void strategy_measure(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
         for (int k = 0; k < TUNE_ROUNDS * STRAT_COUNT; k++) {
             const int round = k / STRAT_COUNT;
             const int st = round % 2 ? STRAT_COUNT - 1 - k % STRAT_COUNT : k % STRAT_COUNT;
-            if (st == STRAT_WINO && !wino_ok) continue;
+            if ((st == STRAT_WINO || st == STRAT_W23) && !wino_ok) continue;
             int want[PASS_COUNT] = {st == STRAT_NHWC ? STRAT_BLOCKED : st, st, st};
             tg_conv_plan *p = plan_create(s, want, NULL);
             if (!p) continue;
