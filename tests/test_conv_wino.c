@@ -1,6 +1,6 @@
 /* test_conv_wino.c - the Winograd F(2x2, 3x3) kernel (src/nn/conv_wino.c)
  * against the reference convolution: forward with and without a bias,
- * backward data written and added, on odd and even map sizes, channel
+ * backward data written and added, backward weights and bias, on odd and even map sizes, channel
  * counts that are and are not multiples of 16, in nChw8c and nChw16c and
  * mixed; the same bits at 1 and 2 threads; and the shapes it refuses. */
 #include <stdlib.h>
@@ -71,8 +71,19 @@ static void check_case(const wcase *t, int threads) {
         tg_blocked_to_nchw(t->n, t->c, hw, t->xb, dxb, back);
         expect_close(acc ? "backward data, added" : "backward data", back, dx, nx);
     }
+    /* backward weights and bias, against the reference's of the last call */
+    float *dww = fmalloc(nw), *db = fmalloc(t->k), *dbr = fmalloc(t->k);
+    float *wwork = fmalloc(wino_wgrad_work_floats(&s, threads));
+    s.x_blk = s.y_blk = 0;
+    tg_conv2d_backward(&s, x, wt, dy, dx, 0, dw, dbr, scr);
+    s.x_blk = t->xb, s.y_blk = t->yb;
+    for (size_t i = 0; i < nw; i++) dww[i] = 1e30f;  /* must be written */
+    wino_wgrad(&s, xb, dyb, dww, db, wwork, threads);
+    expect_close("backward weights", dww, dw, nw);
+    expect_close("bias gradient", db, dbr, t->k);
     free(x), free(wt), free(bias), free(dy), free(y), free(dx), free(dw), free(dx0);
     free(xb), free(yb), free(dyb), free(dxb), free(back), free(scr), free(u), free(work);
+    free(dww), free(db), free(dbr), free(wwork);
 }
 
 static const wcase CASES[] = {

@@ -14,11 +14,11 @@
  *            1, no dilation, no groups only; elsewhere the pass falls back
  *            to blocked);
  *   nhwc     channels-last activations and any weights, with reorders;
- *   wino23   forward and backward data through our own Winograd
- *            F(2x2,3x3) for AVX2 (conv_wino.c), reading and writing the
- *            caller's nChw8c / nChw16c buffers directly, with no primitive
- *            (3x3, stride 1, both sides channel-blocked; elsewhere, and for
- *            backward weights, the pass falls back to blocked).
+ *   wino23   our own Winograd F(2x2,3x3) for AVX2 (conv_wino.c), all
+ *            three passes, reading and writing the caller's nChw8c /
+ *            nChw16c buffers directly, with no primitive (3x3, stride 1,
+ *            both sides channel-blocked; elsewhere the pass falls back to
+ *            blocked).
  * The reordered copies, the weight-gradient / dx staging buffers and the
  * primitives' scratchpads (dnnl_scratchpad_mode_user) all live in the
  * caller's scratch, whose size conv_scratch_floats reports: a graph that
@@ -68,10 +68,10 @@
  *   64->64 1x7 14               75    53   23.9   14.1      -   14.3  bbb    4.4   4.3   4.5    24.9
  * Held to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, the model-167 Xeon, batch 128, 2
  * threads, nChw8c, ms, best of 12), oneDNN's direct kernels against wino23:
- *   shape            fwd blocked  wino23   bwd_d blocked  wino23
- *   16->16 3x3 28          2.96    2.07           2.23    2.17
- *   32->32 3x3 14          2.03    1.40           2.03    1.43
- *   64->64 3x3 7           2.19    1.84           2.11    1.76
+ *   shape            fwd blocked  wino23   bwd_d blocked  wino23   bwd_w blocked  wino23
+ *   16->16 3x3 28          2.96    2.07           2.23    2.17           2.65    2.27
+ *   32->32 3x3 14          2.03    1.40           2.03    1.43           2.39    1.66
+ *   64->64 3x3 7           2.19    1.84           2.11    1.76           2.35    1.87
  * and natively (AVX-512, nChw16c) wino23 lost to oneDNN everywhere (1.95
  * against 1.40 for 16->16 28), so the heuristic takes it on AVX2 only.
  * Hence strategy_pick: blocked by default; Winograd for forward and
@@ -80,7 +80,7 @@
  * on large maps at batch <= 32); plain forward for
  * 1-3 input channels into 64+ filters and plain backward data below 16
  * input channels (where the blocked kernels are 2-5x slower); wino23 for
- * forward and backward data of 3x3 stride-1 convolutions of 32+ channels
+ * all passes of 3x3 stride-1 convolutions of 32+ channels
  * (oneDNN's Winograd rule) when oneDNN runs AVX2 code and the caller holds
  * both sides blocked;
  * depthwise takes nhwc backward weights for kernels wider than 3 (oneDNN's
@@ -150,7 +150,7 @@ struct tg_conv_plan {
     size_t f_pad_off, d_pad_off, w_pad_off;
     int dy_shared;             /* d_dy.prim reuses w_dy.prim's reordered copy */
     int threads;               /* the count in force when the plan was made */
-    size_t f_u_off, f_work_off, d_u_off, d_work_off; /* wino23: weights, work */
+    size_t f_u_off, f_work_off, d_u_off, d_work_off, w_work_off; /* wino23 */
     float *zero_bias;          /* k zeros, bound when the caller has no bias */
     float *db_sink;            /* k floats, bound when the caller wants no db */
     size_t scratch_bytes;      /* from the 64-byte aligned start of scratch */
@@ -376,13 +376,13 @@ static void strategy_pick(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
     if (wino && (mn >= 64 || (mn >= 32 && area >= 400))) f = d = STRAT_WINO;
     if (wino && (mn >= 128 || (mn >= 32 && area >= 400 && s->n <= 32))) w = STRAT_WINO;
     /* oneDNN 2.6's Winograd is AVX-512 only; on AVX2 our F(2x2, 3x3) ran
-     * ResNet-20's 3x3 convolutions 1.2-1.4x faster than the direct kernels
-     * (forward and backward data; the header comment). The accuracy rule
+     * ResNet-20's 3x3 convolutions 1.2-1.45x faster than the direct kernels
+     * (each pass; the header comment). The accuracy rule
      * is oneDNN Winograd's: with it on ResNet-20's 16-channel stage too,
      * five SGD steps drifted from PyTorch's by 6e-4 of the largest first
      * weight (test_torch_parity_avx2 holds them to 1e-5). */
     if (wino && mn >= 32 && wino_fits(s) && !strncmp(conv_tune_isa(), "avx2", 4))
-        f = d = STRAT_W23;
+        f = d = w = STRAT_W23;
     /* A channels-last forward was up to 1.3x faster for stride-2 convs of
      * >= 128 input channels and 5x5+ kernels of >= 64, but the backward
      * passes of a net whose forward ran channels-last came out wrong (3%
@@ -446,7 +446,7 @@ static tg_conv_plan *plan_create(const tg_conv2d_shape *s,
     p->threads = tg_threads_get();
     for (int pass = 0; pass < PASS_COUNT; pass++) {
         int st = want[pass];
-        if (st == STRAT_W23 && pass != PASS_BWD_W && wino_fits(s)) {
+        if (st == STRAT_W23 && wino_fits(s)) {
             p->strat[pass] = st;  /* conv_wino.c: no primitive */
             continue;
         }
@@ -462,7 +462,7 @@ static tg_conv_plan *plan_create(const tg_conv2d_shape *s,
     dnnl_primitive_desc_t fpd = pds[PASS_FWD], dpd = pds[PASS_BWD_D], wpd = pds[PASS_BWD_W];
     if ((fpd && !dn_ok(&c, dnnl_primitive_create(&p->fwd, fpd), "forward primitive")) ||
         (dpd && !dn_ok(&c, dnnl_primitive_create(&p->bwd_d, dpd), "backward-data primitive")) ||
-        !dn_ok(&c, dnnl_primitive_create(&p->bwd_w, wpd), "backward-weights primitive"))
+        (wpd && !dn_ok(&c, dnnl_primitive_create(&p->bwd_w, wpd), "backward-weights primitive")))
         goto fail;
     const size_t wino_u = wino_weight_floats(s) * 4, wino_work = wino_work_floats(s, p->threads) * 4;
 
@@ -485,12 +485,13 @@ static tg_conv_plan *plan_create(const tg_conv2d_shape *s,
     if (!dn_ok(&c, dnnl_memory_create(&p->f_b, &q.b, p->eng, DNNL_MEMORY_NONE), "memory") ||
         !dn_ok(&c, dnnl_memory_create(&p->w_db, &q.b, p->eng, DNNL_MEMORY_NONE), "memory"))
         goto fail;
-    const dnnl_memory_desc_t *wdy = q_md(wpd, dnnl_query_diff_dst_md);
+    const dnnl_memory_desc_t *wdy = wpd ? q_md(wpd, dnnl_query_diff_dst_md) : NULL;
     const dnnl_memory_desc_t *ddy = dpd ? q_md(dpd, dnnl_query_diff_dst_md) : NULL;
-    if (!tensor_init(&c, p->eng, &p->w_x, &q.x, q_md(wpd, dnnl_query_src_md), 0, 0, &btop) ||
-        !tensor_init(&c, p->eng, &p->w_dy, &q.y, wdy, 0, 0, &btop) ||
-        !tensor_init(&c, p->eng, &p->w_dw, &q.w, q_md(wpd, dnnl_query_diff_weights_md), 1, 0,
-                     &btop))
+    if (wpd &&
+        (!tensor_init(&c, p->eng, &p->w_x, &q.x, q_md(wpd, dnnl_query_src_md), 0, 0, &btop) ||
+         !tensor_init(&c, p->eng, &p->w_dy, &q.y, wdy, 0, 0, &btop) ||
+         !tensor_init(&c, p->eng, &p->w_dw, &q.w, q_md(wpd, dnnl_query_diff_weights_md), 1, 0,
+                      &btop)))
         goto fail;
     p->dy_shared = wdy && ddy && dnnl_memory_desc_equal(wdy, ddy);
     if (!dpd) {
@@ -513,7 +514,10 @@ static tg_conv_plan *plan_create(const tg_conv2d_shape *s,
     /* backward weights runs first: its scratchpad and backward data's own
      * buffers share a region */
     size_t ptop = btop, dtop = btop;
-    if (!pad_init(&c, p->eng, wpd, &p->w_pad, &p->w_pad_off, &ptop)) goto fail;
+    if (!wpd)
+        p->w_work_off = bump(&ptop, wino_wgrad_work_floats(s, p->threads) * 4);
+    else if (!pad_init(&c, p->eng, wpd, &p->w_pad, &p->w_pad_off, &ptop))
+        goto fail;
     if (!dpd) {
         p->d_u_off = bump(&dtop, wino_u);
         p->d_work_off = bump(&dtop, wino_work);
@@ -655,6 +659,10 @@ static void conv_forward(tg_conv_plan *p, const float *x, const float *wt,
  * finds it when the two layouts agree (dy_shared). */
 static void backward_weights(tg_conv_plan *p, const float *x, const float *dy,
                              float *dw, float *db, char *sc) {
+    if (p->strat[PASS_BWD_W] == STRAT_W23) {
+        wino_wgrad(&p->s, x, dy, dw, db, (float *)(void *)(sc + p->w_work_off), p->threads);
+        return;
+    }
     tensor_in(p, &p->w_x, x, sc);
     tensor_in(p, &p->w_dy, dy, sc);
     dnnl_memory_t dwm = tensor_out(&p->w_dw, dw, sc);
@@ -823,8 +831,8 @@ static double time_pass(tg_conv_plan *p, int pass, const tune_bufs *b, float *sc
  * plain, blocked, Winograd where the heuristic's accuracy rule admits it
  * (3x3 stride 1, >= 32 channels in and out), channels-last for the
  * backward passes (never for the forward pass: see strategy_pick), and
- * wino23 for the forward and backward-data passes where conv_wino.c
- * computes the shape (and the same accuracy rule admits it). */
+ * wino23 where conv_wino.c computes the shape (and the same accuracy
+ * rule admits it). */
 static void strategy_measure(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
     const int mn = s->c < s->k ? s->c : s->k;
     const int wino_ok = s->kh == 3 && s->kw == 3 && s->stride == 1 && s->dil == 1 &&

@@ -280,3 +280,173 @@ void wino_run(const tg_conv2d_shape *s, int bwd, const float *u, const float *in
         }
     }
 }
+
+/* ---- backward weights ------------------------------------------------ *
+ * With M = sum_c U .* V and Y = A^T M A, the gradient of a tile's M is
+ * A dY A^T, the kernel's transformed gradient sums it against V over all
+ * tiles, dU[xi](c, k) = sum_t V[xi](t, c) * (A dY A^T)[xi](t, k), and
+ * dw = G^T dU G. Each thread sums its chunks into its own dU; the threads'
+ * sums are added in thread order at the end, so a result depends on the
+ * thread count (as oneDNN's do), never on timing. */
+
+size_t wino_wgrad_work_floats(const tg_conv2d_shape *s, int threads) {
+    return (size_t)(threads > 0 ? threads : 1) * 16 *
+           ((size_t)TB * (s->c + s->k) + (size_t)s->c * s->k);
+}
+
+/* DY[xi][t][k] = A dY A^T of tile t's 2x2 output gradient (zero past the
+ * map's bottom and right edges) */
+TARGET static void dy_tf(const float *dy, int K, int B, int H, int W, int n, int ty, int tx,
+                         int t, float *DY) {
+    const int y0 = 2 * ty, x0 = 2 * tx, ny = H - y0 < 2 ? 1 : 2, nx = W - x0 < 2 ? 1 : 2;
+    const size_t o00 = ((size_t)y0 * W + x0) * B, o01 = o00 + B;
+    const size_t o10 = o00 + (size_t)W * B, o11 = o10 + B;
+    const size_t xs = (size_t)TB * K;
+    for (int kb = 0; kb < K / 8; kb++) {
+        const float *p = dy + vec_at(n, K, B, kb, H * W);
+        const __m256 z = _mm256_setzero_ps();
+        const __m256 y00 = _mm256_loadu_ps(p + o00);
+        const __m256 y01 = nx > 1 ? _mm256_loadu_ps(p + o01) : z;
+        const __m256 y10 = ny > 1 ? _mm256_loadu_ps(p + o10) : z;
+        const __m256 y11 = ny > 1 && nx > 1 ? _mm256_loadu_ps(p + o11) : z;
+        /* rows: A y = (y0, y0 + y1, y0 - y1, -y1), then the same on columns */
+        const __m256 r[4][2] = {{y00, y01},
+                                {_mm256_add_ps(y00, y10), _mm256_add_ps(y01, y11)},
+                                {_mm256_sub_ps(y00, y10), _mm256_sub_ps(y01, y11)},
+                                {_mm256_sub_ps(z, y10), _mm256_sub_ps(z, y11)}};
+        float *d = DY + (size_t)t * K + kb * 8;
+        for (int i = 0; i < 4; i++) {
+            _mm256_storeu_ps(d + (i * 4 + 0) * xs, r[i][0]);
+            _mm256_storeu_ps(d + (i * 4 + 1) * xs, _mm256_add_ps(r[i][0], r[i][1]));
+            _mm256_storeu_ps(d + (i * 4 + 2) * xs, _mm256_sub_ps(r[i][0], r[i][1]));
+            _mm256_storeu_ps(d + (i * 4 + 3) * xs, _mm256_sub_ps(z, r[i][1]));
+        }
+    }
+}
+
+/* dU[c0 + 0..4)[k0 + 0..16) += sum over nt tiles of V[t][c] * DY[t][k]:
+ * 8 accumulators in registers, loaded and stored once per chunk */
+#define WG_LOAD(i) \
+    __m256 a##i##0 = _mm256_loadu_ps(du + (size_t)(i) * K), \
+           a##i##1 = _mm256_loadu_ps(du + (size_t)(i) * K + 8)
+#define WG_FMA(i)                                                      \
+    do {                                                               \
+        const __m256 b = _mm256_broadcast_ss(v + (size_t)t * C + (i)); \
+        a##i##0 = _mm256_fmadd_ps(b, d0, a##i##0);                     \
+        a##i##1 = _mm256_fmadd_ps(b, d1, a##i##1);                     \
+    } while (0)
+#define WG_STORE(i)                                          \
+    do {                                                     \
+        _mm256_storeu_ps(du + (size_t)(i) * K, a##i##0);     \
+        _mm256_storeu_ps(du + (size_t)(i) * K + 8, a##i##1); \
+    } while (0)
+
+TARGET static void wgemm_4x16(const float *v, const float *dyt, float *du, int C, int K,
+                              int nt) {
+    WG_LOAD(0); WG_LOAD(1); WG_LOAD(2); WG_LOAD(3);
+    for (int t = 0; t < nt; t++) {
+        const __m256 d0 = _mm256_loadu_ps(dyt + (size_t)t * K);
+        const __m256 d1 = _mm256_loadu_ps(dyt + (size_t)t * K + 8);
+        WG_FMA(0); WG_FMA(1); WG_FMA(2); WG_FMA(3);
+    }
+    WG_STORE(0); WG_STORE(1); WG_STORE(2); WG_STORE(3);
+}
+
+/* the same for the last 8 output channels when k is not a multiple of 16 */
+TARGET static void wgemm_4x8(const float *v, const float *dyt, float *du, int C, int K, int nt) {
+    __m256 a0 = _mm256_loadu_ps(du), a1 = _mm256_loadu_ps(du + K);
+    __m256 a2 = _mm256_loadu_ps(du + 2 * (size_t)K), a3 = _mm256_loadu_ps(du + 3 * (size_t)K);
+    for (int t = 0; t < nt; t++) {
+        const __m256 d0 = _mm256_loadu_ps(dyt + (size_t)t * K);
+        const float *vt = v + (size_t)t * C;
+        a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(vt + 0), d0, a0);
+        a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(vt + 1), d0, a1);
+        a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(vt + 2), d0, a2);
+        a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(vt + 3), d0, a3);
+    }
+    _mm256_storeu_ps(du, a0), _mm256_storeu_ps(du + K, a1);
+    _mm256_storeu_ps(du + 2 * (size_t)K, a2), _mm256_storeu_ps(du + 3 * (size_t)K, a3);
+}
+
+/* dw (k, c, 3, 3) = G^T dU G, G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1] */
+static void wgrad_out(const float *du, int C, int K, float *dw) {
+    for (int k = 0; k < K; k++)
+        for (int c = 0; c < C; c++) {
+            float m[16], r[3][4];
+            for (int xi = 0; xi < 16; xi++) m[xi] = du[((size_t)xi * C + c) * K + k];
+            for (int j = 0; j < 4; j++) {
+                const float a = m[j], b = m[4 + j], cc = m[8 + j], d = m[12 + j];
+                r[0][j] = a + 0.5f * (b + cc);
+                r[1][j] = 0.5f * (b - cc);
+                r[2][j] = 0.5f * (b + cc) + d;
+            }
+            float *g = dw + ((size_t)k * C + c) * 9;
+            for (int i = 0; i < 3; i++) {
+                const float a = r[i][0], b = r[i][1], cc = r[i][2], d = r[i][3];
+                g[i * 3 + 0] = a + 0.5f * (b + cc);
+                g[i * 3 + 1] = 0.5f * (b - cc);
+                g[i * 3 + 2] = 0.5f * (b + cc) + d;
+            }
+        }
+}
+
+void wino_wgrad(const tg_conv2d_shape *s, const float *x, const float *dy, float *dw,
+                float *db, float *work, int threads) {
+    const int C = s->c, K = s->k, H = s->h, W = s->w;
+    pass_geo g = {x, NULL, C, K, s->x_blk, s->y_blk, H, W, (H + 1) / 2, (W + 1) / 2};
+    const long per_img = (long)g.th * g.tw, tiles = per_img * s->n;
+    const long chunks = (tiles + TB - 1) / TB;
+    const size_t nu = (size_t)16 * C * K;
+    const size_t per_thread = (size_t)16 * TB * (C + K) + nu;
+    if (threads < 1) threads = 1;
+    int used = 1;
+#pragma omp parallel num_threads(threads)
+    {
+        const int me = omp_get_thread_num();
+#pragma omp single
+        used = omp_get_num_threads();
+        float *du = work + (size_t)me * per_thread, *V = du + nu;
+        float *DY = V + (size_t)16 * TB * C;
+        memset(du, 0, sizeof(float) * nu);
+#pragma omp for schedule(static)
+        for (long ch = 0; ch < chunks; ch++) {
+            const long t0 = ch * TB;
+            const int nt = (int)(tiles - t0 < TB ? tiles - t0 : TB);
+            for (int t = 0; t < nt; t++) {
+                const long q = t0 + t;
+                const int n = (int)(q / per_img), r = (int)(q % per_img);
+                input_tf(&g, n, r / g.tw, r % g.tw, t, V);
+                dy_tf(dy, K, s->y_blk, H, W, n, r / g.tw, r % g.tw, t, DY);
+            }
+            for (int xi = 0; xi < 16; xi++) {
+                const float *vx = V + (size_t)xi * TB * C, *dyx = DY + (size_t)xi * TB * K;
+                float *ux = du + (size_t)xi * C * K;
+                for (int c0 = 0; c0 < C; c0 += 4)
+                    for (int k0 = 0; k0 < K; k0 += 16) {
+                        if (K - k0 >= 16)
+                            wgemm_4x16(vx + c0, dyx + k0, ux + (size_t)c0 * K + k0, C, K, nt);
+                        else
+                            wgemm_4x8(vx + c0, dyx + k0, ux + (size_t)c0 * K + k0, C, K, nt);
+                    }
+            }
+        }
+    }
+    /* the threads' sums, in thread order */
+    for (int th = 1; th < used; th++) {
+        const float *o = work + (size_t)th * per_thread;
+        for (size_t i = 0; i < nu; i++) work[i] += o[i];
+    }
+    wgrad_out(work, C, K, dw);
+    if (db) {
+        const int B = s->y_blk, hw = H * W;
+        for (int kb = 0; kb < K / 8; kb++) {
+            double acc[8] = {0};
+            for (int n = 0; n < s->n; n++) {
+                const float *p = dy + vec_at(n, K, B, kb, hw);
+                for (int q = 0; q < hw; q++)
+                    for (int l = 0; l < 8; l++) acc[l] += p[(size_t)q * B + l];
+            }
+            for (int l = 0; l < 8; l++) db[kb * 8 + l] = (float)acc[l];
+        }
+    }
+}

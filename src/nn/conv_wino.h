@@ -6,9 +6,10 @@
  * peak, and that is where ResNet-20 spends 85% of a training step. This
  * kernel computes 2x2 outputs from 4x4 inputs with 16 multiply-adds per
  * input and output channel, against 36 for the direct method, for the
- * forward pass and the backward-data pass (the same convolution with the
- * kernel turned 180 degrees and its two channel axes swapped). conv_dnnl.c
- * offers it as a layout strategy ("wino23") beside oneDNN's. */
+ * forward pass, the backward-data pass (the same convolution with the
+ * kernel turned 180 degrees and its two channel axes swapped) and the
+ * backward-weights pass. conv_dnnl.c offers it as a layout strategy
+ * ("wino23") beside oneDNN's. */
 #ifndef TGSAGE_CONV_WINO_H
 #define TGSAGE_CONV_WINO_H
 
@@ -37,5 +38,12 @@ void wino_weights(const tg_conv2d_shape *s, const float *wt, int bwd, float *u);
  * same pass; work of wino_work_floats for `threads`, 32-byte aligned. */
 void wino_run(const tg_conv2d_shape *s, int bwd, const float *u, const float *in,
               const float *bias, float *out, int acc, float *work, int threads);
+
+/* Floats of backward weights' per-thread working buffers. */
+size_t wino_wgrad_work_floats(const tg_conv2d_shape *s, int threads);
+/* Backward weights: x and dy (in the shape's blocked layouts) -> dw (k, c,
+ * 3, 3), written, and db (k, NULL: not wanted). */
+void wino_wgrad(const tg_conv2d_shape *s, const float *x, const float *dy, float *dw,
+                float *db, float *work, int threads);
 
 #endif
