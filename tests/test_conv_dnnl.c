@@ -222,11 +222,11 @@ static void test_mixed(void **state) {
     run_table("plain,blocked,wino", 1);
 }
 
-/* Our Winograd F(2x2, 3x3) for forward and backward data (conv_wino.c),
- * which runs where the caller holds x and y channel-blocked, in nChw8c,
- * nChw16c and mixed, at 1 and 2 threads; backward weights, and shapes it
- * does not compute (stride 2, NCHW), fall back to oneDNN's blocked
- * kernels. */
+/* Our Winograd (conv_wino.c): F(2x2, 3x3) for every pass and F(2x2, 5x5)
+ * for backward data, which run where the caller holds x and y
+ * channel-blocked, in nChw8c, nChw16c and mixed, at 1 and 2 threads; the
+ * passes and shapes it does not compute (stride 2, NCHW) fall back to
+ * oneDNN's blocked kernels. */
 static void test_wino23(void **state) {
     (void)state;
     static const conv_case W[] = {
@@ -235,6 +235,7 @@ static void test_wino23(void **state) {
         {3, 32, 5, 9, 48, 3, 3, 1, 1, 1, 1},
         {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 0},
         {3, 32, 5, 9, 32, 3, 3, 2, 1, 1, 0},   /* stride 2: oneDNN's */
+        {2, 16, 9, 7, 24, 5, 5, 1, 1, 1, 1},   /* 5x5: backward data only */
     };
     static const int BLK[][2] = {{8, 8}, {16, 16}, {16, 8}, {0, 0}};
     setenv("TG_DNNL_LAYOUT", "wino23", 1);

@@ -1,4 +1,5 @@
-/* test_conv_wino.c - the Winograd F(2x2, 3x3) kernel (src/nn/conv_wino.c)
+/* test_conv_wino.c - the Winograd F(2x2, 3x3) and F(2x2, 5x5) kernels
+ * (src/nn/conv_wino.c)
  * against the reference convolution: forward with and without a bias,
  * backward data written and added, backward weights and bias, on odd and even map sizes, channel
  * counts that are and are not multiples of 16, in nChw8c and nChw16c and
@@ -22,15 +23,15 @@ static void expect_close(const char *what, const float *got, const float *want, 
 }
 
 typedef struct {
-    int n, c, k, h, w, xb, yb;
+    int n, c, k, h, w, xb, yb, r; /* r: the kernel's side, 3 or 5 */
 } wcase;
 
 static void check_case(const wcase *t, int threads) {
     tg_conv2d_shape s;
-    assert_int_equal(tg_conv2d_shape_init(&s, t->n, t->c, t->h, t->w, t->k, 3, 3, 1, 1, 1, NULL),
-                     TG_OK);
+    assert_int_equal(
+        tg_conv2d_shape_init(&s, t->n, t->c, t->h, t->w, t->k, t->r, t->r, 1, 1, 1, NULL), TG_OK);
     const size_t nx = (size_t)t->n * t->c * t->h * t->w, ny = (size_t)t->n * t->k * t->h * t->w;
-    const size_t nw = (size_t)t->k * t->c * 9;
+    const size_t nw = (size_t)t->k * t->c * t->r * t->r;
     tg_rng r;
     tg_rng_seed(&r, 11);
     float *x = fmalloc(nx), *wt = fmalloc(nw), *bias = fmalloc(t->k), *dy = fmalloc(ny);
@@ -48,7 +49,7 @@ static void check_case(const wcase *t, int threads) {
     tg_blocked_from_nchw(t->n, t->k, hw, t->yb, dy, dyb);
 
     s.x_blk = t->xb, s.y_blk = t->yb;
-    assert_true(wino_fits(&s));
+    assert_true(wino_fits(&s, WINO_BWD_DATA));
     float *u = fmalloc(wino_weight_floats(&s)), *work = fmalloc(wino_work_floats(&s, threads));
 
     for (int with_bias = 0; with_bias < 2; with_bias++) {
@@ -71,7 +72,8 @@ static void check_case(const wcase *t, int threads) {
         tg_blocked_to_nchw(t->n, t->c, hw, t->xb, dxb, back);
         expect_close(acc ? "backward data, added" : "backward data", back, dx, nx);
     }
-    /* backward weights and bias, against the reference's of the last call */
+    /* backward weights and bias (3x3 only), against the reference's */
+    if (t->r != 3) goto done;
     float *dww = fmalloc(nw), *db = fmalloc(t->k), *dbr = fmalloc(t->k);
     float *wwork = fmalloc(wino_wgrad_work_floats(&s, threads));
     s.x_blk = s.y_blk = 0;
@@ -81,18 +83,25 @@ static void check_case(const wcase *t, int threads) {
     wino_wgrad(&s, xb, dyb, dww, db, wwork, threads);
     expect_close("backward weights", dww, dw, nw);
     expect_close("bias gradient", db, dbr, t->k);
+    free(dww), free(db), free(dbr), free(wwork);
+done:
     free(x), free(wt), free(bias), free(dy), free(y), free(dx), free(dw), free(dx0);
     free(xb), free(yb), free(dyb), free(dxb), free(back), free(scr), free(u), free(work);
-    free(dww), free(db), free(dbr), free(wwork);
 }
 
 static const wcase CASES[] = {
-    {2, 8, 16, 7, 9, 8, 8},       /* odd sizes: a half tile at the bottom and right */
-    {3, 16, 8, 6, 5, 16, 8},      /* 8 output channels: one vector per block */
-    {2, 24, 40, 13, 11, 8, 8},    /* 40 = 16 + 16 + 8 */
-    {1, 32, 48, 1, 1, 16, 16},    /* one pixel: everything but the centre is padding */
-    {2, 64, 64, 14, 14, 16, 16},
-    {5, 16, 32, 2, 3, 8, 16},     /* tiles spanning chunks and images */
+    {2, 8, 16, 7, 9, 8, 8, 3},       /* odd sizes: a half tile at the bottom and right */
+    {3, 16, 8, 6, 5, 16, 8, 3},      /* 8 output channels: one vector per block */
+    {2, 24, 40, 13, 11, 8, 8, 3},    /* 40 = 16 + 16 + 8 */
+    {1, 32, 48, 1, 1, 16, 16, 3},    /* one pixel: everything but the centre is padding */
+    {2, 64, 64, 14, 14, 16, 16, 3},
+    {5, 16, 32, 2, 3, 8, 16, 3},     /* tiles spanning chunks and images */
+    {2, 8, 16, 7, 9, 8, 8, 5},       /* F(2x2, 5x5): the same cases */
+    {3, 16, 8, 6, 5, 16, 8, 5},
+    {2, 24, 40, 13, 11, 8, 8, 5},
+    {1, 32, 48, 1, 1, 16, 16, 5},
+    {2, 64, 64, 14, 14, 16, 16, 5},
+    {5, 16, 32, 2, 3, 8, 16, 5},
 };
 
 static void test_against_reference(void **state) {
@@ -127,28 +136,37 @@ static void test_refuses(void **state) {
     tg_conv2d_shape s, t;
     assert_int_equal(tg_conv2d_shape_init(&s, 2, 16, 8, 8, 16, 3, 3, 1, 1, 1, NULL), TG_OK);
     s.x_blk = s.y_blk = 8;
-    assert_true(wino_fits(&s));
+    assert_true(wino_fits(&s, WINO_FWD));
+    assert_true(wino_fits(&s, WINO_BWD_WEIGHTS));
     t = s, t.x_blk = 0;
-    assert_false(wino_fits(&t));  /* NCHW */
+    assert_false(wino_fits(&t, WINO_FWD));  /* NCHW */
     t = s, t.y_blk = 4;
-    assert_false(wino_fits(&t));
+    assert_false(wino_fits(&t, WINO_FWD));
     assert_int_equal(tg_conv2d_shape_init(&t, 2, 16, 8, 8, 16, 3, 3, 2, 1, 1, NULL), TG_OK);
     t.x_blk = t.y_blk = 8;
-    assert_false(wino_fits(&t));  /* stride 2 */
+    assert_false(wino_fits(&t, WINO_FWD));  /* stride 2 */
     assert_int_equal(tg_conv2d_shape_init(&t, 2, 16, 8, 8, 16, 3, 3, 1, 2, 1, NULL), TG_OK);
     t.x_blk = t.y_blk = 8;
-    assert_false(wino_fits(&t));  /* dilated */
+    assert_false(wino_fits(&t, WINO_FWD));  /* dilated */
     assert_int_equal(tg_conv2d_shape_init(&t, 2, 16, 8, 8, 16, 5, 5, 1, 1, 1, NULL), TG_OK);
     t.x_blk = t.y_blk = 8;
-    assert_false(wino_fits(&t));  /* 5x5 */
+    assert_false(wino_fits(&t, WINO_FWD));  /* 5x5: F(2x2, 5x5) for backward data only */
+    assert_true(wino_fits(&t, WINO_BWD_DATA));
+    assert_false(wino_fits(&t, WINO_BWD_WEIGHTS));
+    assert_int_equal(tg_conv2d_shape_init(&t, 2, 16, 8, 8, 16, 7, 7, 1, 1, 1, NULL), TG_OK);
+    t.x_blk = t.y_blk = 8;
+    assert_false(wino_fits(&t, WINO_FWD));  /* 7x7 */
+    assert_int_equal(tg_conv2d_shape_init(&t, 2, 16, 8, 8, 16, 3, 5, 1, 1, 1, NULL), TG_OK);
+    t.x_blk = t.y_blk = 8;
+    assert_false(wino_fits(&t, WINO_FWD));  /* 3x5 */
     assert_int_equal(tg_conv2d_shape_init(&t, 2, 16, 8, 8, 16, 3, 3, 1, 1, 2, NULL), TG_OK);
     t.x_blk = t.y_blk = 8;
-    assert_false(wino_fits(&t));  /* groups */
+    assert_false(wino_fits(&t, WINO_FWD));  /* groups */
     assert_int_equal(tg_conv2d_shape_init(&t, 2, 16, 8, 8, 16, 1, 3, 1, 1, 1, NULL), TG_OK);
     t.x_blk = t.y_blk = 8;
-    assert_false(wino_fits(&t));  /* 1x3 */
+    assert_false(wino_fits(&t, WINO_FWD));  /* 1x3 */
     t = s, t.x_blk = 16, t.c = 24;
-    assert_false(wino_fits(&t));  /* 24 channels do not fill 16-blocks */
+    assert_false(wino_fits(&t, WINO_FWD));  /* 24 channels do not fill 16-blocks */
 }
 
 int main(void) {

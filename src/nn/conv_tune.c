@@ -62,7 +62,7 @@ void conv_tune_key(const tg_conv2d_shape *s, const char *isa, int threads, char 
     if (s->x_blk) snprintf(xb, sizeof xb, "b%d", s->x_blk);
     if (s->y_blk) snprintf(yb, sizeof yb, "b%d", s->y_blk);
     cpu_model(cpu, sizeof cpu);
-    snprintf(buf, n, "v2 %s cpu%s t%d n%d c%d%s h%d w%d k%d%s %dx%d s%d d%d g%d", isa, cpu,
+    snprintf(buf, n, "v3 %s cpu%s t%d n%d c%d%s h%d w%d k%d%s %dx%d s%d d%d g%d", isa, cpu,
              threads, s->n, s->c, xb, s->h, s->w, s->k, yb, s->kh, s->kw, s->stride, s->dil,
              s->groups);
 }

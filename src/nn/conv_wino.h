@@ -1,5 +1,5 @@
-/* conv_wino.h - Winograd F(2x2, 3x3) convolution on channel-blocked
- * activations, AVX2 (private to src/nn/).
+/* conv_wino.h - Winograd F(2x2, 3x3) and F(2x2, 5x5) convolution on
+ * channel-blocked activations, AVX2 (private to src/nn/).
  *
  * oneDNN 2.6 has a Winograd convolution for AVX-512 only; on an AVX2
  * processor its direct kernels run 3x3 convolutions at ~85-90% of the FMA
@@ -17,11 +17,14 @@
 
 #include "tgsage/ops.h"
 
-/* 1 when this processor can run the kernel (AVX2 and FMA) and the shape is
- * one it computes: 3x3, stride 1, no dilation, no groups, padding 1, both
- * channel counts multiples of 8, and x and y held in nChw8c or nChw16c
- * (s->x_blk and s->y_blk). */
-int wino_fits(const tg_conv2d_shape *s);
+enum { WINO_FWD, WINO_BWD_DATA, WINO_BWD_WEIGHTS };
+
+/* 1 when this processor can run the kernel (AVX2 and FMA) and it computes
+ * the pass (WINO_*) of the shape: 3x3, or 5x5 for backward data only (the
+ * header comment of conv_wino.c says why), stride 1, no dilation, no
+ * groups, "same" padding, both channel counts multiples of 8, and x and y
+ * held in nChw8c or nChw16c (s->x_blk and s->y_blk). */
+int wino_fits(const tg_conv2d_shape *s, int pass);
 
 /* Floats of the transformed weights of one pass (16 * c * k). */
 size_t wino_weight_floats(const tg_conv2d_shape *s);
@@ -41,8 +44,8 @@ void wino_run(const tg_conv2d_shape *s, int bwd, const float *u, const float *in
 
 /* Floats of backward weights' per-thread working buffers. */
 size_t wino_wgrad_work_floats(const tg_conv2d_shape *s, int threads);
-/* Backward weights: x and dy (in the shape's blocked layouts) -> dw (k, c,
- * 3, 3), written, and db (k, NULL: not wanted). */
+/* Backward weights of a 3x3 convolution: x and dy (in the shape's blocked
+ * layouts) -> dw (k, c, 3, 3), written, and db (k, NULL: not wanted). */
 void wino_wgrad(const tg_conv2d_shape *s, const float *x, const float *dy, float *dw,
                 float *db, float *work, int threads);
 
