@@ -838,8 +838,8 @@ static double time_pass(tg_conv_plan *p, int pass, const tune_bufs *b, float *sc
  * plain, blocked, Winograd where the heuristic's accuracy rule admits it
  * (3x3 stride 1, >= 32 channels in and out), channels-last for the
  * backward passes (never for the forward pass: see strategy_pick), and
- * wino23 where conv_wino.c computes the shape (and the same accuracy
- * rule admits it). */
+ * wino23 for the passes conv_wino.c computes, with 32+ channels in and
+ * out. */
 static void strategy_measure(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
     const int mn = s->c < s->k ? s->c : s->k;
     const int wino_ok = s->kh == 3 && s->kw == 3 && s->stride == 1 && s->dil == 1 &&
@@ -863,7 +863,8 @@ static void strategy_measure(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
         for (int k = 0; k < TUNE_ROUNDS * STRAT_COUNT; k++) {
             const int round = k / STRAT_COUNT;
             const int st = round % 2 ? STRAT_COUNT - 1 - k % STRAT_COUNT : k % STRAT_COUNT;
-            if ((st == STRAT_WINO || st == STRAT_W23) && !wino_ok) continue;
+            if (st == STRAT_WINO && !wino_ok) continue;
+            if (st == STRAT_W23 && mn < 32) continue;  /* the same accuracy rule */
             int want[PASS_COUNT] = {st == STRAT_NHWC ? STRAT_BLOCKED : st, st, st};
             tg_conv_plan *p = plan_create(s, want, NULL);
             if (!p) continue;

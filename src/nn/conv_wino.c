@@ -46,16 +46,20 @@
 #define AMAX 6 /* the largest tile side */
 #define TARGET __attribute__((target("avx2,fma")))
 
-/* F(2, r): a = r + 1 points; at is 2 x a, g is a x r, bt is a x a */
+/* F(2, r): a = r + 1 points; at is 2 x a, g is a x r, bt is a x a. The
+ * kernel's transforms run in double (once per weight, not per tile), so g
+ * is kept in double: 1/3 and 1/15 are not floats. */
 typedef struct {
     int r, a;
-    float at[2][AMAX], g[AMAX][AMAX - 1], bt[AMAX][AMAX];
+    float at[2][AMAX];
+    double g[AMAX][AMAX - 1];
+    float bt[AMAX][AMAX];
 } wino_mats;
 
 static const wino_mats WINO_F23 = {
     3, 4,
     {{1, 1, 1, 0}, {0, 1, -1, -1}},
-    {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}},
+    {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}},
     {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}},
 };
 
@@ -66,10 +70,10 @@ static const wino_mats WINO_F25 = {
     5, 6,
     {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -0.5f, 1}},
     {{1, 0, 0, 0, 0},
-     {-1.0f / 3, -1.0f / 3, -1.0f / 3, -1.0f / 3, -1.0f / 3},
-     {1.0f / 3, -1.0f / 3, 1.0f / 3, -1.0f / 3, 1.0f / 3},
-     {1.0f / 15, 2.0f / 15, 4.0f / 15, 8.0f / 15, 16.0f / 15},
-     {-16.0f / 15, 8.0f / 15, -4.0f / 15, 2.0f / 15, -1.0f / 15},
+     {-1.0 / 3, -1.0 / 3, -1.0 / 3, -1.0 / 3, -1.0 / 3},
+     {1.0 / 3, -1.0 / 3, 1.0 / 3, -1.0 / 3, 1.0 / 3},
+     {1.0 / 15, 2.0 / 15, 4.0 / 15, 8.0 / 15, 16.0 / 15},
+     {-16.0 / 15, 8.0 / 15, -4.0 / 15, 2.0 / 15, -1.0 / 15},
      {0, 0, 0, 0, 1}},
     {{1, 1.5f, -2, -1.5f, 1, 0},
      {0, -1, -2.5f, -0.5f, 1, 0},
@@ -91,7 +95,8 @@ int wino_fits(const tg_conv2d_shape *s, int pass) {
     }
     const int blk_ok = (s->x_blk == 8 || s->x_blk == 16) && (s->y_blk == 8 || s->y_blk == 16);
     const int r = s->kh;
-    return cpu && blk_ok && (r == 3 || (r == 5 && pass == WINO_BWD_DATA)) && s->kw == r && s->stride == 1 && s->dil == 1 &&
+    const int size_ok = r == 3 || (r == 5 && pass == WINO_BWD_DATA);
+    return cpu && blk_ok && size_ok && s->kw == r && s->stride == 1 && s->dil == 1 &&
            s->groups == 1 && s->pad_h == (r - 1) / 2 && s->pad_w == (r - 1) / 2 &&
            s->c % 8 == 0 && s->k % 8 == 0 && s->c % s->x_blk == 0 && s->k % s->y_blk == 0;
 }
@@ -129,14 +134,14 @@ void wino_weights(const tg_conv2d_shape *s, const float *wt, int bwd, float *u) 
                 for (int j = 0; j < r; j++) {
                     double v = 0;
                     for (int q = 0; q < r; q++)
-                        v += (double)W->g[i][q] * (bwd ? g[rr - 1 - (q * r + j)] : g[q * r + j]);
+                        v += W->g[i][q] * (bwd ? g[rr - 1 - (q * r + j)] : g[q * r + j]);
                     t[i][j] = v;
                 }
             const int ci = bwd ? k : c, co = bwd ? c : k;
             for (int i = 0; i < a; i++)
                 for (int j = 0; j < a; j++) {
                     double v = 0;
-                    for (int q = 0; q < r; q++) v += t[i][q] * (double)W->g[j][q];
+                    for (int q = 0; q < r; q++) v += t[i][q] * W->g[j][q];
                     u[((size_t)(i * a + j) * ci_n + ci) * co_n + co] = (float)v;
                 }
         }
@@ -158,11 +163,11 @@ static inline size_t vec_at(int n, int ch, int blk, int cb, int hw) {
     return ((size_t)n * (ch / blk) + (size_t)(cb >> sh)) * hw * blk + (size_t)(cb & sh) * 8;
 }
 
-/* sum_l m[l] * v[l] over the terms whose constant m[l] is not zero (the
- * test folds away where m is a constant matrix row) */
 #define UNROLL _Pragma("GCC unroll 8")
 #define ALWAYS TARGET static inline __attribute__((always_inline))
 
+/* sum_l m[l] * v[l] over the terms whose m[l] is not zero (the tests fold
+ * away where m is a row of a constant matrix) */
 ALWAYS __m256 combine(const float *m, const __m256 *v, int n) {
     __m256 acc = _mm256_setzero_ps();
     UNROLL for (int l = 0; l < n; l++) {
@@ -457,14 +462,14 @@ static void wgrad_out(const wino_mats *W, const float *du, int C, int K, float *
                 for (int j = 0; j < a; j++) {
                     double v = 0;
                     for (int q = 0; q < a; q++)
-                        v += (double)W->g[q][i] * du[((size_t)(q * a + j) * C + c) * K + k];
+                        v += W->g[q][i] * du[((size_t)(q * a + j) * C + c) * K + k];
                     t[i][j] = v;
                 }
             float *g = dw + ((size_t)k * C + c) * r * r;
             for (int i = 0; i < r; i++)
                 for (int j = 0; j < r; j++) {
                     double v = 0;
-                    for (int q = 0; q < a; q++) v += t[i][q] * (double)W->g[q][j];
+                    for (int q = 0; q < a; q++) v += t[i][q] * W->g[q][j];
                     g[i * r + j] = (float)v;
                 }
         }
