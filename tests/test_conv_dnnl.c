@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../src/nn/conv_tune.h"
@@ -372,6 +373,70 @@ static void test_bad_shapes(void **state) {
     assert_null(tg_backend_dnnl.conv_plan_new(&bad, NULL));
 }
 
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* A cache file that has reached its 4 MiB cap is not read; the next store
+ * rewrites it with the current key version's lines only, so a cache full
+ * of lines from older versions (or older key rules) works again; one full
+ * of current lines keeps its newer half. */
+static void test_tune_compact(void **state) {
+    (void)state;
+    static const char *const names[] = {"plain", "blocked", "wino", "nhwc", "wino23"};
+    char path[] = "/tmp/tg_tune_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    setenv("TG_TUNE_CACHE", path, 1);
+    tg_conv2d_shape a, b;
+    assert_int_equal(tg_conv2d_shape_init(&a, 2, 128, 7, 7, 128, 1, 7, 1, 1, 1, NULL), TG_OK);
+    assert_int_equal(tg_conv2d_shape_init(&b, 4, 64, 14, 14, 64, 3, 3, 1, 1, 1, NULL), TG_OK);
+    char ka[160], kb[160];
+    conv_tune_key(&a, "avx2", 2, ka, sizeof ka);
+    conv_tune_key(&b, "avx2", 2, kb, sizeof kb);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 60000; i++) {
+        fprintf(f, "v1 avx2 t2 n%d c64 h28 w28 k64 3x3 s1 d1 g1 blocked blocked blocked\n", i);
+        if (i == 30000) fprintf(f, "%s plain nhwc plain\n", ka);
+    }
+    fclose(f);
+    assert_true(file_size(path) > (4 << 20));
+    int got[3];
+    assert_false(conv_tune_lookup(ka, names, 5, got));  /* too big to read */
+    const int want[3] = {4, 4, 1};
+    conv_tune_store(kb, names, want);
+    assert_true(file_size(path) < 1000);
+    assert_true(conv_tune_lookup(ka, names, 5, got));
+    assert_int_equal(got[0], 0), assert_int_equal(got[1], 3), assert_int_equal(got[2], 0);
+    assert_true(conv_tune_lookup(kb, names, 5, got));
+    assert_memory_equal(got, want, sizeof want);
+    /* a cache full of current lines keeps the newer half */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    char first[160] = "", last[160] = "";
+    for (int i = 0; i < 60000; i++) {
+        tg_conv2d_shape c;
+        assert_int_equal(tg_conv2d_shape_init(&c, 1 + i, 8, 5, 5, 8, 3, 3, 1, 1, 1, NULL), TG_OK);
+        char kc[160];
+        conv_tune_key(&c, "avx2", 2, kc, sizeof kc);
+        fprintf(f, "%s blocked blocked blocked\n", kc);
+        if (i == 0) memcpy(first, kc, sizeof kc);
+        memcpy(last, kc, sizeof kc);
+    }
+    fclose(f);
+    assert_true(file_size(path) > (4 << 20));
+    conv_tune_store(kb, names, want);
+    assert_true(file_size(path) <= (2 << 20) + 200);
+    assert_false(conv_tune_lookup(first, names, 5, got));
+    assert_true(conv_tune_lookup(last, names, 5, got));
+    assert_true(conv_tune_lookup(kb, names, 5, got));
+    unsetenv("TG_TUNE_CACHE");
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_heuristic_1thread),
@@ -384,6 +449,7 @@ int main(void) {
         cmocka_unit_test(test_wino23),
         cmocka_unit_test(test_tuned),
         cmocka_unit_test(test_tune_key_cpu),
+        cmocka_unit_test(test_tune_compact),
         cmocka_unit_test(test_bad_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

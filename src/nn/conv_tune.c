@@ -2,6 +2,8 @@
  * conv_tune.h). */
 #include "conv_tune.h"
 
+#include "tgsage/fileio.h"
+
 #include <errno.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <fcntl.h>
@@ -14,9 +16,12 @@
 #include <cpuid.h>
 #endif
 
-/* A cache larger than this is not read or grown (it holds ~30,000 lines:
- * far more shapes than any search meets); plans are then measured anew. */
+/* A cache larger than this is not read (it holds ~30,000 lines: far more
+ * shapes than any search meets); the next store compacts it (cache_compact). */
 #define CACHE_MAX_BYTES (4 << 20)
+/* The keys' version: it goes up whenever the candidates or the key change,
+ * so that choices measured under other rules are measured again. */
+#define KEY_VERSION "v3"
 
 int conv_tune_enabled(void) {
     const char *v = getenv("TG_DNNL_TUNE");
@@ -62,7 +67,7 @@ void conv_tune_key(const tg_conv2d_shape *s, const char *isa, int threads, char 
     if (s->x_blk) snprintf(xb, sizeof xb, "b%d", s->x_blk);
     if (s->y_blk) snprintf(yb, sizeof yb, "b%d", s->y_blk);
     cpu_model(cpu, sizeof cpu);
-    snprintf(buf, n, "v3 %s cpu%s t%d n%d c%d%s h%d w%d k%d%s %dx%d s%d d%d g%d", isa, cpu,
+    snprintf(buf, n, KEY_VERSION " %s cpu%s t%d n%d c%d%s h%d w%d k%d%s %dx%d s%d d%d g%d", isa, cpu,
              threads, s->n, s->c, xb, s->h, s->w, s->k, yb, s->kh, s->kw, s->stride, s->dil,
              s->groups);
 }
@@ -129,10 +134,44 @@ int conv_tune_lookup(const char *key, const char *const *names, int count,
     return found;
 }
 
+/* Rewrite a cache that has reached CACHE_MAX_BYTES with the lines of the
+ * current key version only (older versions' lines are never read again),
+ * and, if those alone still fill half of it, only the newer half of them.
+ * Atomic (fileio.h); a line another process appends meanwhile may be lost,
+ * which costs a measurement, nothing else. */
+static void cache_compact(const char *path) {
+    unsigned char *data = NULL;
+    size_t n = 0;
+    if (tg_file_read(path, 2 * (size_t)CACHE_MAX_BYTES, &data, &n, NULL) != TG_OK) return;
+    char *text = (char *)data, *out = malloc(n + 1);
+    size_t kept = 0;
+    if (out) {
+        for (char *line = text; *line;) {
+            char *end = strchr(line, '\n');
+            const size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+            if (end && !strncmp(line, KEY_VERSION " ", strlen(KEY_VERSION) + 1)) {
+                memcpy(out + kept, line, len);
+                kept += len;
+            }
+            line += len;
+        }
+        size_t from = 0;
+        if (kept > CACHE_MAX_BYTES / 2) {  /* keep the newer half, from a line start */
+            from = kept - CACHE_MAX_BYTES / 2;
+            while (from < kept && out[from - 1] != '\n') from++;
+        }
+        tg_file_write(path, out + from, kept - from, NULL);
+    }
+    free(out);
+    free(data);
+}
+
 void conv_tune_store(const char *key, const char *const *names,
                      const int strat[CONV_TUNE_PASSES]) {
     char path[1100];
     if (!cache_path(path, sizeof path, 1)) return;
+    struct stat full;
+    if (stat(path, &full) == 0 && full.st_size > CACHE_MAX_BYTES) cache_compact(path);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return;
     struct stat st;

@@ -14,7 +14,10 @@
  * The file is $TG_TUNE_CACHE, else $XDG_CACHE_HOME/tgsage/dnnl-strategies,
  * else ~/.cache/tgsage/dnnl-strategies. Lines are appended with one write()
  * (O_APPEND), so worker processes sharing the file never interleave; the
- * last line for a key wins. Because every process of a machine reads the
+ * last line for a key wins. A file that reaches 4 MiB is rewritten at
+ * the next store with the current key version's lines only (the version
+ * goes up when the candidates change, and older lines are never read
+ * again). Because every process of a machine reads the
  * same choice, a run resumed in a new process uses the strategies of the
  * run it continues (bit-identical resume). The cache is an optimisation:
  * when it cannot be read or written, plans are measured again, and nothing
