@@ -392,9 +392,11 @@ static void strategy_pick(const tg_conv2d_shape *s, int strat[PASS_COUNT]) {
          * passes on wino23, five SGD steps of resnet:3 in the sanitizer
          * build at 2 threads ended 1.1e-4 from PyTorch's stem weights
          * (test_torch_parity_avx2 allows 1e-5), while each pair of passes,
-         * the Release build and 1 thread stayed within 0.03 of the
-         * tolerance. Until that is understood it runs only when asked for
-         * (TG_DNNL_LAYOUT=...,...,wino23). */
+         * the Release build, 1 thread, and chunks of 18 or 30 tiles instead
+         * of 24 (another split of its sums between the threads) stayed
+         * within 0.03 of the tolerance: a trajectory that one rounding
+         * tips, most likely, but until that is shown it runs only when
+         * asked for (TG_DNNL_LAYOUT=...,...,wino23). */
     }
     /* A channels-last forward was up to 1.3x faster for stride-2 convs of
      * >= 128 input channels and 5x5+ kernels of >= 64, but the backward
