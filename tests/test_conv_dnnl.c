@@ -385,10 +385,9 @@ static long file_size(const char *path) {
 static void test_tune_compact(void **state) {
     (void)state;
     static const char *const names[] = {"plain", "blocked", "wino", "nhwc", "wino23"};
-    char path[] = "/tmp/tg_tune_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/dnnl-strategies", dir);
     setenv("TG_TUNE_CACHE", path, 1);
     tg_conv2d_shape a, b;
     assert_int_equal(tg_conv2d_shape_init(&a, 2, 128, 7, 7, 128, 1, 7, 1, 1, 1, NULL), TG_OK);
@@ -434,7 +433,7 @@ static void test_tune_compact(void **state) {
     assert_true(conv_tune_lookup(last, names, 5, got));
     assert_true(conv_tune_lookup(kb, names, 5, got));
     unsetenv("TG_TUNE_CACHE");
-    unlink(path);
+    tu_rmtree(dir);
 }
 
 int main(void) {

@@ -56,7 +56,7 @@ static void check_case(const wcase *t, int threads) {
         s.x_blk = s.y_blk = 0;
         tg_conv2d_forward(&s, x, wt, with_bias ? bias : NULL, y, scr);
         s.x_blk = t->xb, s.y_blk = t->yb;
-        wino_weights(&s, wt, 0, u);
+        wino_weights(&s, wt, 0, u, threads);
         wino_run(&s, 0, u, xb, with_bias ? bias : NULL, yb, 0, work, threads);
         tg_blocked_to_nchw(t->n, t->k, hw, t->yb, yb, back);
         expect_close(with_bias ? "forward with bias" : "forward", back, y, ny);
@@ -67,7 +67,7 @@ static void check_case(const wcase *t, int threads) {
         tg_conv2d_backward(&s, x, wt, dy, dx, acc, dw, NULL, scr);
         s.x_blk = t->xb, s.y_blk = t->yb;
         tg_blocked_from_nchw(t->n, t->c, hw, t->xb, dx0, dxb);
-        wino_weights(&s, wt, 1, u);
+        wino_weights(&s, wt, 1, u, threads);
         wino_run(&s, 1, u, dyb, NULL, dxb, acc, work, threads);
         tg_blocked_to_nchw(t->n, t->c, hw, t->xb, dxb, back);
         expect_close(acc ? "backward data, added" : "backward data", back, dx, nx);
@@ -124,8 +124,9 @@ static void test_threads_same_bits(void **state) {
     float *u = fmalloc(wino_weight_floats(&s)), *work = fmalloc(wino_work_floats(&s, 3));
     tu_fill_uniform(&r, x, nx, -1, 1);
     tu_fill_uniform(&r, wt, nw, -1, 1);
-    wino_weights(&s, wt, 0, u);
+    wino_weights(&s, wt, 0, u, 1);
     wino_run(&s, 0, u, x, NULL, y1, 0, work, 1);
+    wino_weights(&s, wt, 0, u, 3);
     wino_run(&s, 0, u, x, NULL, y3, 0, work, 3);
     assert_memory_equal(y1, y3, sizeof(float) * ny);
     free(x), free(wt), free(y1), free(y3), free(u), free(work);

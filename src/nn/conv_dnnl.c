@@ -652,7 +652,7 @@ static void conv_forward(tg_conv_plan *p, const float *x, const float *wt,
     char *sc = scratch_base(p, scratch);
     if (p->strat[PASS_FWD] == STRAT_W23) {
         float *u = (float *)(void *)(sc + p->f_u_off);
-        wino_weights(&p->s, wt, 0, u);
+        wino_weights(&p->s, wt, 0, u, p->threads);
         wino_run(&p->s, 0, u, x, bias, y, 0, (float *)(void *)(sc + p->f_work_off), p->threads);
         return;
     }
@@ -700,7 +700,7 @@ static void backward_data(tg_conv_plan *p, const float *wt, const float *dy,
         /* its buffers share backward weights' scratchpad region */
         TG_ASSERT(dnnl_stream_wait(p->strm) == dnnl_success);
         float *u = (float *)(void *)(sc + p->d_u_off);
-        wino_weights(&p->s, wt, 1, u);
+        wino_weights(&p->s, wt, 1, u, p->threads);
         wino_run(&p->s, 1, u, dy, NULL, dx, acc, (float *)(void *)(sc + p->d_work_off),
                  p->threads);
         return;

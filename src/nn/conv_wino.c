@@ -121,23 +121,31 @@ size_t wino_wgrad_work_floats(const tg_conv2d_shape *s, int threads) {
 
 /* u[xi][ci][co] = (G g G^T)[xi] of each kernel (in double, rounded once):
  * ci the channel read (c forward, k backward), co the one written,
- * contiguous; backward data turns each kernel 180 degrees */
-void wino_weights(const tg_conv2d_shape *s, const float *wt, int bwd, float *u) {
+ * contiguous; backward data turns each kernel 180 degrees. Split over ci
+ * (each u element is computed by one thread, so the bits do not depend on
+ * the count), co innermost so the writes run along u's rows: this runs on
+ * every forward and backward call: for a 64 -> 64 3x3 convolution (1.8 ms
+ * at 2 threads) it took 0.29 ms serially, 0.14 ms on 2 threads (2-core
+ * model-167 Xeon). */
+void wino_weights(const tg_conv2d_shape *s, const float *wt, int bwd, float *u, int threads) {
     const wino_mats *W = mats_of(s);
     const int C = s->c, K = s->k, r = W->r, a = W->a, rr = r * r;
     const int ci_n = bwd ? K : C, co_n = bwd ? C : K;
-    for (int k = 0; k < K; k++)
-        for (int c = 0; c < C; c++) {
+    if (threads < 1) threads = 1;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int ci = 0; ci < ci_n; ci++)
+        for (int co = 0; co < co_n; co++) {
+            const int k = bwd ? ci : co, c = bwd ? co : ci;
             const float *g = wt + ((size_t)k * C + c) * rr;
+            float gr[(AMAX - 1) * (AMAX - 1)];
+            for (int q = 0; q < rr; q++) gr[q] = bwd ? g[rr - 1 - q] : g[q];
             double t[AMAX][AMAX - 1];
             for (int i = 0; i < a; i++)
                 for (int j = 0; j < r; j++) {
                     double v = 0;
-                    for (int q = 0; q < r; q++)
-                        v += W->g[i][q] * (bwd ? g[rr - 1 - (q * r + j)] : g[q * r + j]);
+                    for (int q = 0; q < r; q++) v += W->g[i][q] * gr[q * r + j];
                     t[i][j] = v;
                 }
-            const int ci = bwd ? k : c, co = bwd ? c : k;
             for (int i = 0; i < a; i++)
                 for (int j = 0; j < a; j++) {
                     double v = 0;

@@ -33,9 +33,10 @@ size_t wino_weight_floats(const tg_conv2d_shape *s);
  * threads (the same for both passes). */
 size_t wino_work_floats(const tg_conv2d_shape *s, int threads);
 
-/* The transformed weights from wt (k, c, 3, 3): for the forward pass
- * (bwd = 0) or for the backward-data pass (bwd = 1). */
-void wino_weights(const tg_conv2d_shape *s, const float *wt, int bwd, float *u);
+/* The transformed weights from wt (k, c, r, r): for the forward pass
+ * (bwd = 0) or for the backward-data pass (bwd = 1), on `threads`
+ * threads. */
+void wino_weights(const tg_conv2d_shape *s, const float *wt, int bwd, float *u, int threads);
 
 /* Forward (bwd = 0): x -> y, plus bias (k, NULL: none). Backward data
  * (bwd = 1): dy -> dx, written or added (acc). u from wino_weights of the
