@@ -89,13 +89,18 @@ static int check(const char *what, const conv_case *t, int rep, const float *a,
     return 1;
 }
 
-/* a of (n, c, hw) NCHW into the layout nChw<blk>c (blk 0: NCHW) and back */
-static float *to_layout(int n, int c, int hw, int blk, const float *a) {
-    float *b = falloc((size_t)n * c * hw);
+/* a of (n, c, hw) NCHW into b in the layout nChw<blk>c (blk 0: NCHW), into
+ * a fresh buffer, and back in place */
+static void layout_copy(int n, int c, int hw, int blk, const float *a, float *b) {
     if (blk)
         tg_blocked_from_nchw(n, c, hw, blk, a, b);
     else
         memcpy(b, a, sizeof(float) * n * c * hw);
+}
+
+static float *to_layout(int n, int c, int hw, int blk, const float *a) {
+    float *b = falloc((size_t)n * c * hw);
+    layout_copy(n, c, hw, blk, a, b);
     return b;
 }
 
@@ -171,8 +176,7 @@ static int run_case_in(const conv_case *t, uint64_t seed, int xb, int yb) {
         /* acc = 1 onto the same starting values; also without db, and dw
          * must be overwritten, not accumulated */
         memcpy(dx_r, dx0, nx * sizeof(float));
-        if (xb) tg_blocked_from_nchw(s.n, s.c, ihw, xb, dx0, dx_d);
-        else memcpy(dx_d, dx0, nx * sizeof(float));
+        layout_copy(s.n, s.c, ihw, xb, dx0, dx_d);
         tg_conv2d_backward(&s, x, wt, dy, dx_r, 1, dw_r, db_r, sr);
         tg_backend_dnnl.conv_backward(p, xl, wt, dyl, dx_d, 1, dw_d, NULL, sd);
         from_layout(s.n, s.c, ihw, xb, dx_d);
