@@ -240,13 +240,12 @@ static void check_f32(run_ctx *c, kind k, const char *fx_name, const char *cname
 }
 
 static void check_params_state(run_ctx *c, tg_net *net, kind k, const char *prefix,
-                               int state, int grads, int optional) {
+                               int state, int grads) {
     int np;
     tg_param *ps = state ? tg_net_state(net, &np) : tg_net_params(net, &np);
     for (int i = 0; i < np; i++) {
         char name[48];
         snprintf(name, sizeof name, "%s.%d", prefix, i);
-        if (optional && !tg_tfile_find(c->fx, name)) continue;
         check_f32(c, k, name, ps[i].name, grads ? ps[i].grad : ps[i].data, ps[i].size);
     }
 }
@@ -281,6 +280,129 @@ static void check_activations(run_ctx *c, tg_net *net) {
         snprintf(name, sizeof name, "act.%s", lname);
         check_f32(c, K_ACT, name, NULL, sample, n);
         free(sample);
+    }
+}
+
+/* ---- the five steps and the ReLU ties ------------------------------------ *
+ * A ReLU input within float32 reach of zero (a tie) lands on either side
+ * depending on summation orders, and the unit it flips moves that step's
+ * gradient by a whole pixel's share: five steps later resnet:3's stem
+ * weights sat 8 or 48 tolerances from the reference (oneDNN at 3 threads,
+ * the reference backend at 1 thread), each time exactly where the reference
+ * lands with one tie flipped. The fixture lists the SGD steps' ties (inputs
+ * within 2e-6 of their ReLU call's max|input| from zero) and, per tie, what
+ * flipping it alone changes in each tensor below ("tie.<name>", ties x n).
+ * The trajectory is judged against the reference with the set of at most
+ * MAX_FLIPS ties, chosen greedily, that explains the engine's run best; the
+ * flips are printed. Ties are single pixels in ~6M ReLU inputs, and an error
+ * of the engine's own would have to equal a sum of these few vectors over
+ * ~2,000 values to pass. */
+#define MAX_FLIPS 3
+#define MAX_TRAJ 160
+
+typedef struct {
+    kind k;
+    char fx_name[48];
+    const char *cname;
+    const void *a;          /* the engine's values */
+    int a64;
+    const float *b;         /* the reference's (NULL: b64 below) */
+    const double *b64;
+    const float *delta;     /* ties x n, or NULL when the fixture has no ties */
+    size_t n;
+    double scale;           /* max|b| */
+} traj_tensor;
+
+static double traj_at(const traj_tensor *t, size_t i, const int *flips, int nf) {
+    double v = t->b ? t->b[i] : t->b64[i];
+    for (int f = 0; f < nf; f++) v += t->delta[(size_t)flips[f] * t->n + i];
+    return v;
+}
+
+/* worst err/tol over every tensor of the trajectory, with these ties flipped */
+static double traj_worst(const traj_tensor *ts, int nt, const int *flips, int nf) {
+    double w_max = 0;
+    for (int j = 0; j < nt; j++) {
+        const traj_tensor *t = &ts[j];
+        for (size_t i = 0; i < t->n; i++) {
+            double x = t->a64 ? ((const double *)t->a)[i] : ((const float *)t->a)[i];
+            double y = traj_at(t, i, flips, nf);
+            double r = fabs(x - y) / (TOL[t->k].atol * t->scale + TOL[t->k].rtol * fabs(y) + 1e-30);
+            if (!(r <= w_max)) w_max = r;
+        }
+    }
+    return w_max;
+}
+
+static void traj_add(run_ctx *c, traj_tensor *ts, int *nt, int ties, kind k, const char *name,
+                     const char *cname, const void *a, int a64, size_t n) {
+    assert_true(*nt < MAX_TRAJ);
+    traj_tensor *t = &ts[(*nt)++];
+    *t = (traj_tensor){.k = k, .cname = cname, .a = a, .a64 = a64, .n = n};
+    snprintf(t->fx_name, sizeof t->fx_name, "%s", name);
+    const tg_tensor *r = need(c, name, k == K_LOSSES ? TG_DT_F64 : TG_DT_F32, n);
+    if (k == K_LOSSES) t->b64 = r->data;
+    else t->b = r->data;
+    for (size_t i = 0; i < n; i++) t->scale = fmax(t->scale, fabs(traj_at(t, i, NULL, 0)));
+    if (!ties) return;
+    char dn[64];
+    snprintf(dn, sizeof dn, "tie.%s", name);
+    const tg_tensor *d = need(c, dn, TG_DT_F32, (size_t)ties * n);
+    t->delta = d->data;
+}
+
+static void check_trajectory(run_ctx *c, tg_net *net, const double *losses) {
+    const tg_tensor *tl = tg_tfile_find(c->fx, "tie.losses");
+    const int ties = tl ? (int)tl->dims[0] : 0;
+    traj_tensor ts[MAX_TRAJ];
+    int nt = 0, np, ns;
+    tg_param *ps = tg_net_params(net, &np), *st = tg_net_state(net, &ns);
+    char name[48];
+    traj_add(c, ts, &nt, ties, K_LOSSES, "losses", NULL, losses, 1, STEPS);
+    for (int i = 0; i < np; i++) {
+        snprintf(name, sizeof name, "final.%d", i);
+        if (tg_tfile_find(c->fx, name))
+            traj_add(c, ts, &nt, ties, K_FINAL, name, ps[i].name, ps[i].data, 0, ps[i].size);
+    }
+    for (int i = 0; i < ns; i++) {
+        snprintf(name, sizeof name, "state_final.%d", i);
+        traj_add(c, ts, &nt, ties, K_STATE_FINAL, name, st[i].name, st[i].data, 0, st[i].size);
+    }
+    /* greedily: the tie whose flip lowers the worst error most, while one
+     * lowers it and it is above the tolerance */
+    int flips[MAX_FLIPS] = {0}, nf = 0;
+    double cur = traj_worst(ts, nt, flips, 0);
+    while (cur > 1 && nf < MAX_FLIPS) {
+        int best = -1;
+        double bw = cur;
+        for (int t = 0; t < ties; t++) {
+            int used = 0;
+            for (int f = 0; f < nf; f++) used |= flips[f] == t;
+            if (used) continue;
+            flips[nf] = t;
+            double w = traj_worst(ts, nt, flips, nf + 1);
+            if (w < bw) bw = w, best = t;
+        }
+        if (best < 0) break;
+        flips[nf++] = best;
+        cur = bw;
+    }
+    if (cur > 1) nf = 0;  /* no set of flips explains it: judge the plain reference */
+    for (int f = 0; f < nf; f++) {
+        char line[96] = "";
+        snprintf(name, sizeof name, "\ntie %d ", flips[f]);
+        const char *m = strstr(c->fx->meta, name);
+        if (m) sscanf(m + 1, "%95[^\n]", line);
+        printf("%s [%s]: the five steps are the reference's with ReLU %s flipped\n",
+               NETS[c->net].spec, BACKENDS[c->backend]->name, line);
+    }
+    for (int j = 0; j < nt; j++) {
+        traj_tensor *t = &ts[j];
+        double *ref = malloc(sizeof(double) * t->n);
+        assert_non_null(ref);
+        for (size_t i = 0; i < t->n; i++) ref[i] = traj_at(t, i, flips, nf);
+        check(c, t->k, t->fx_name, t->cname, t->a, t->a64, ref, 1, t->n);
+        free(ref);
     }
 }
 
@@ -342,9 +464,9 @@ static void run_parity(int ni, int bi) {
     check_f32(&c, K_LOGITS, "logits", NULL, tg_net_output(net), BATCH * CLASSES);
     check(&c, K_LOSS, "loss", NULL, &loss, 1, need(&c, "loss", TG_DT_F64, 1)->data, 1, 1);
     check_activations(&c, net);
-    check_params_state(&c, net, K_STATE, "state_after", 1, 0, 0);
+    check_params_state(&c, net, K_STATE, "state_after", 1, 0);
     tg_net_backward(net);
-    check_params_state(&c, net, K_GRAD, "grad", 0, 1, 0);
+    check_params_state(&c, net, K_GRAD, "grad", 0, 1);
 
     /* evaluation forward with the updated running statistics */
     if (tg_net_forward(net, x, BATCH, 0, &err) != TG_OK)
@@ -364,10 +486,7 @@ static void run_parity(int ni, int bi) {
         tg_net_backward(net);
         tg_optim_step(opt, 0.05);
     }
-    check(&c, K_LOSSES, "losses", NULL, losses, 1, need(&c, "losses", TG_DT_F64, STEPS)->data,
-          1, STEPS);
-    check_params_state(&c, net, K_FINAL, "final", 0, 0, 1);
-    check_params_state(&c, net, K_STATE_FINAL, "state_final", 1, 0, 0);
+    check_trajectory(&c, net, losses);
 
     RAN[ni][bi] = 1;
     printf("%s [%s]: losses", nc->spec, be->name);
