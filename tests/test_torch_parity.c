@@ -11,7 +11,8 @@
  *   named layers through tg_net_activation, running statistics; backward:
  *   every parameter gradient; evaluation forward: logits; five SGD steps
  *   (lr 0.05, Nesterov 0.9, wd 5e-4) on the same batch: the losses, a few
- *   final parameters, the final running statistics.
+ *   final parameters, the final running statistics, judged with at most
+ *   three of the fixture's ReLU ties flipped (check_trajectory below).
  * Each tensor is compared elementwise with |a - b| <= atol*max|b| + rtol*|b|,
  * b the reference and max|b| over the tensor (so a gradient tensor is judged
  * at its own scale); TOL below gives atol and rtol per kind. Float32 PyTorch
