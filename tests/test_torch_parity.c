@@ -198,6 +198,11 @@ static void load_param(const run_ctx *c, int i, tg_param *p) {
 
 /* ---- comparing ---------------------------------------------------------- */
 
+/* |x - y| in tolerances of kind k, y the reference, scale max|b| of its tensor */
+static double tol_ratio(kind k, double x, double y, double scale) {
+    return fabs(x - y) / (TOL[k].atol * scale + TOL[k].rtol * fabs(y) + 1e-30);
+}
+
 /* Compare a (the engine) with b (the reference), n values, either float or
  * double; record the worst error and report a failure. */
 static void check(run_ctx *c, kind k, const char *what, const char *cname,
@@ -209,7 +214,7 @@ static void check(run_ctx *c, kind k, const char *what, const char *cname,
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         double x = AT(a, a64, i), y = AT(b, b64, i), d = fabs(x - y);
-        double r = d / (TOL[k].atol * scale + TOL[k].rtol * fabs(y) + 1e-30);
+        double r = tol_ratio(k, x, y, scale);
         if (!(r <= ratio)) ratio = r, at = i;  /* NaN counts as the worst */
         if (!(d <= diff)) diff = d;
     }
@@ -327,8 +332,7 @@ static double traj_worst(const traj_tensor *ts, int nt, const int *flips, int nf
         const traj_tensor *t = &ts[j];
         for (size_t i = 0; i < t->n; i++) {
             double x = t->a64 ? ((const double *)t->a)[i] : ((const float *)t->a)[i];
-            double y = traj_at(t, i, flips, nf);
-            double r = fabs(x - y) / (TOL[t->k].atol * t->scale + TOL[t->k].rtol * fabs(y) + 1e-30);
+            double r = tol_ratio(t->k, x, traj_at(t, i, flips, nf), t->scale);
             if (!(r <= w_max)) w_max = r;
         }
     }
