@@ -334,7 +334,8 @@ def act_stride(n):
 # an engine, and the unit it flips moves that step's gradient by a whole
 # pixel's share: at batch 4 that moved resnet:3's final stem weights by up to
 # 940 times their tolerance. Which ties flip depends on summation orders (the
-# reference backend at 1 thread, oneDNN at 3 threads), so the fixture records
+# reference backend at 1 thread with OPENBLAS_CORETYPE empty, oneDNN at 3
+# threads), so the fixture records
 # every tie of the SGD steps and what flipping each alone does to the
 # trajectory's results; the C test accepts the engine's trajectory if it is
 # the reference's with at most a few of these ties flipped.

@@ -294,8 +294,8 @@ static void check_activations(run_ctx *c, tg_net *net) {
  * depending on summation orders, and the unit it flips moves that step's
  * gradient by a whole pixel's share: five steps later resnet:3's stem
  * weights sat 8 or 48 tolerances from the reference (oneDNN at 3 threads,
- * the reference backend at 1 thread), each time exactly where the reference
- * lands with one tie flipped. The fixture lists the SGD steps' ties (inputs
+ * the reference backend at 1 thread with OPENBLAS_CORETYPE empty), each
+ * time exactly where the reference lands with one tie flipped. The fixture lists the SGD steps' ties (inputs
  * within 2e-6 of their ReLU call's max|input| from zero) and, per tie, what
  * flipping it alone changes in each tensor below ("tie.<name>", ties x n).
  * The trajectory is judged against the reference with the set of at most
