@@ -21,7 +21,7 @@
 #define CACHE_MAX_BYTES (4 << 20)
 /* The keys' version: it goes up whenever the candidates or the key change,
  * so that choices measured under other rules are measured again. */
-#define KEY_VERSION "v4"
+#define KEY_VERSION "v5"
 
 int conv_tune_enabled(void) {
     const char *v = getenv("TG_DNNL_TUNE");

@@ -7,7 +7,7 @@
  * candidates when a plan for a new shape is made and remembers the winner
  * in a small text file, one line per (ISA, threads, shape):
  *
- *   v4 avx2 cpu6.167 t2 n128 c64b8 h28 w28 k64b8 3x3 s1 d1 g1 wino23 wino23 blocked
+ *   v5 avx2 cpu6.167 t2 n128 c64b8 h28 w28 k64b8 3x3 s1 d1 g1 wino23 wino23 wino23
  *
  * (c64b8 and k64b8 where the caller holds x or y in nChw8c: net.c).
  *

@@ -9,8 +9,8 @@
  * forward pass, the backward-data pass (the same convolution with the
  * kernel turned 180 degrees and its two channel axes swapped) and the
  * backward-weights pass. conv_dnnl.c offers it as a layout strategy
- * ("wino23") beside oneDNN's; its heuristic and tuner leave the
- * backward-weights pass to oneDNN (strategy_pick says why). */
+ * ("wino23") beside oneDNN's, for all three passes of 3x3 convolutions
+ * with 32+ channels (strategy_pick says where and why). */
 #ifndef TGSAGE_CONV_WINO_H
 #define TGSAGE_CONV_WINO_H
 
