@@ -17,10 +17,12 @@ PKGS=(
   libcmocka-dev            # unit tests
   libsqlite3-dev           # the tracker's embedded database
   libpq-dev                # the tracker on PostgreSQL
+  libprotobuf-c-dev protobuf-c-compiler libonnx-dev   # ONNX export (onnx.proto)
   postgresql               # a real server for the tracker's tests (started by them)
   slurm-wlm munge          # a real single-node Slurm for the cluster tests
   dataset-fashion-mnist    # the embedded default dataset
   python3-torch python3-numpy   # the export parity test runs the exported module
+  python3-onnx             # ... and checks the exported ONNX model
   python3-scipy            # references of the statistics tests (test_rsa, test_analysis)
   chromium fonts-liberation   # the report's browser test (headless) and its text
 )

@@ -353,15 +353,15 @@ static tg_genome *random_genome(const tg_space *s, tg_rng *r) {
 typedef struct {
     char dir[600];
     float logits[NEVAL * 10];
+    char observed[1024];   /* the graph's named nodes, one per line */
 } exported;
 
-/* Build, train STEPS SGD steps on NTRAIN images, evaluate the NEVAL images
- * in evaluation mode, export. */
-static void train_and_export(const tg_genome *ge, const float *images, const int32_t *labels,
-                             uint64_t seed, exported *out) {
+/* A fresh net of g trained STEPS SGD steps on NTRAIN images, with the
+ * logits of the NEVAL images in evaluation mode and the graph's named
+ * nodes in out. */
+static tg_net *train_eval(const tg_graph *g, const float *images, const int32_t *labels,
+                          uint64_t seed, exported *out) {
     tg_error err;
-    tg_graph *g = tg_genome_build(ge, 1, 28, 28, 10, &err);
-    if (!g) fail_msg("tg_genome_build: %s", err.msg);
     tg_rng rng;
     tg_rng_seed(&rng, seed);
     tg_net *net = tg_net_new(g, NEVAL, NULL, &rng, &err);
@@ -381,12 +381,31 @@ static void train_and_export(const tg_genome *ge, const float *images, const int
     }
     if (tg_net_forward(net, images, NEVAL, 0, &err) != TG_OK) fail_msg("%s", err.msg);
     memcpy(out->logits, tg_net_output(net), sizeof out->logits);
+    tg_optim_free(o);
+    size_t k = 0;
+    out->observed[0] = 0;
+    for (int i = 0; i < tg_graph_nodes(g); i++) {
+        const char *name = tg_graph_node_name(g, i);
+        if (name && k + strlen(name) + 2 < sizeof out->observed)
+            k += (size_t)sprintf(out->observed + k, "%s\n", name);
+    }
+    return net;
+}
+
+/* Build, train, evaluate, export to PyTorch and to ONNX. */
+static void train_and_export(const tg_genome *ge, const float *images, const int32_t *labels,
+                             uint64_t seed, exported *out) {
+    tg_error err;
+    tg_graph *g = tg_genome_build(ge, 1, 28, 28, 10, &err);
+    if (!g) fail_msg("tg_genome_build: %s", err.msg);
+    tg_net *net = train_eval(g, images, labels, seed, out);
     char *json = tg_genome_json(ge);
     tg_export_options opt = {.steps = STEPS};
     if (tg_export_pytorch(json, net, &opt, out->dir, &err) != TG_OK)
         fail_msg("export: %s\n%s", err.msg, json);
+    if (tg_export_onnx(net, json, &opt, out->dir, &err) != TG_OK)
+        fail_msg("export (onnx): %s\n%s", err.msg, json);
     free(json);
-    tg_optim_free(o);
     tg_net_free(net);
     tg_graph_free(g);
 }
@@ -410,10 +429,11 @@ static void write_images(const char *dir, tg_rng *rng, uint8_t *raw, float *std,
     assert_int_equal(tg_npy_write(stdp, TG_NPY_F32, 4, shape, std, &err), TG_OK);
 }
 
-/* max|a-b| / max|a| of tgsage's logits a and PyTorch's in dir/logits_torch.npy */
-static double compare_logits(const char *dir, const float *a) {
+/* max|a-b| / max|a| of tgsage's logits a and those in dir/file (PyTorch's
+ * logits_torch.npy, the ONNX interpreter's logits_onnx.npy) */
+static double compare_logits(const char *dir, const char *file, const float *a) {
     char path[700];
-    snprintf(path, sizeof path, "%s/logits_torch.npy", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     tg_npy t;
     tg_error err;
     if (tg_npy_read(path, &t, &err) != TG_OK) fail_msg("%s", err.msg);
@@ -429,9 +449,47 @@ static double compare_logits(const char *dir, const float *a) {
     tg_npy_free(&t);
     double rel = diff / scale;
     if (!(rel <= 1e-4))
-        fail_msg("%s: PyTorch's logits differ from tgsage's by max|a-b|/max|a| = %.3g "
-                 "(max|a| = %.3g)", dir, rel, scale);
+        fail_msg("%s: %s differ from tgsage's logits by max|a-b|/max|a| = %.3g "
+                 "(max|a| = %.3g)", dir, file, rel, scale);
     return rel;
+}
+
+static int have_onnx(void) {
+    return system(PYTHON " -c 'import onnx, torch, numpy' >/dev/null 2>&1") == 0;
+}
+
+/* tests/onnx_check.py over the n directories (it checks each model.onnx
+ * and runs it on stdp's images). */
+static void run_onnx_check(const char *stdp, const exported *ex, int n) {
+    size_t cmdn = 4096 + (size_t)n * sizeof ex->dir;
+    char *cmd = malloc(cmdn);
+    int k = snprintf(cmd, cmdn, PYTHON " %s --std %s", tu_fixture("../onnx_check.py"), stdp);
+    for (int i = 0; i < n; i++) k += snprintf(cmd + k, cmdn - (size_t)k, " %s", ex[i].dir);
+    int rc = system(cmd);
+    if (rc != 0) fail_msg("%s: exit status %d", cmd, rc);
+    free(cmd);
+}
+
+/* The ONNX model's logits against tgsage's; every named node of the graph
+ * (the observed layers) is a tensor of the model under its name. */
+static double check_onnx(const exported *e) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/onnx_tensors.txt", e->dir);
+    size_t n;
+    unsigned char *names = slurp(path, &n);
+    if (!names) fail_msg("%s is missing", path);
+    char want[64];
+    for (const char *p = e->observed, *q; *p; p = q + 1) {
+        q = strchr(p, '\n');
+        snprintf(want, sizeof want, "\n%.*s\n", (int)(q - p), p);
+        char *all = malloc(n + 2);
+        all[0] = '\n';
+        memcpy(all + 1, names, n + 1);
+        if (!strstr(all, want)) fail_msg("%s: no tensor named %.*s", e->dir, (int)(q - p), p);
+        free(all);
+    }
+    free(names);
+    return compare_logits(e->dir, "logits_onnx.npy", e->logits);
 }
 
 static void test_parity(void **state) {
@@ -478,14 +536,66 @@ static void test_parity(void **state) {
     int rc = system(cmd);
     clock_gettime(CLOCK_MONOTONIC, &t2);
     if (rc != 0) fail_msg("%s: exit status %d", cmd, rc);
-    double worst[2] = {0, 0};
+    double worst[2] = {0, 0}, worst_onnx[2] = {0, 0};
     for (int i = 0; i < 2 * PER_SPACE; i++)
-        worst[i / PER_SPACE] = fmax(worst[i / PER_SPACE], compare_logits(ex[i].dir, ex[i].logits));
+        worst[i / PER_SPACE] = fmax(worst[i / PER_SPACE],
+                                    compare_logits(ex[i].dir, "logits_torch.npy", ex[i].logits));
     print_message("parity over %d genomes each: max|a-b|/max|a| worst %.2e (layerwise:10), "
                   "%.2e (cell); tgsage %.1f s, PyTorch %.1f s\n", PER_SPACE, worst[0], worst[1],
                   (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
                   (double)(t2.tv_sec - t1.tv_sec) + 1e-9 * (double)(t2.tv_nsec - t1.tv_nsec));
+    if (have_onnx()) {
+        run_onnx_check(stdp, ex, 2 * PER_SPACE);
+        for (int i = 0; i < 2 * PER_SPACE; i++)
+            worst_onnx[i / PER_SPACE] = fmax(worst_onnx[i / PER_SPACE], check_onnx(&ex[i]));
+        print_message("ONNX parity: worst %.2e (layerwise:10), %.2e (cell)\n", worst_onnx[0],
+                      worst_onnx[1]);
+    } else {
+        print_message("skipping the ONNX half: " PYTHON " with onnx is not available "
+                      "(apt-get install python3-onnx)\n");
+    }
     free(cmd), free(ex);
+    tu_rmtree(root);
+}
+
+/* ONNX for the built-in networks, which have no genome: resnet:3 (Add,
+ * a strided shortcut) and small3 (max pooling), trained two steps and
+ * exported. */
+static void test_onnx_builtin(void **state) {
+    (void)state;
+    if (!have_onnx()) {
+        print_message("skipping: " PYTHON " with onnx, torch and numpy is not available "
+                      "(apt-get install python3-onnx python3-torch)\n");
+        skip();
+    }
+    const char *tmp = tu_tmpdir();
+    char root[512];
+    snprintf(root, sizeof root, "%s", tmp);
+    tg_rng rng;
+    tg_rng_seed(&rng, 99);
+    uint8_t raw[NEVAL * 784];
+    float std[NEVAL * 784];
+    int32_t labels[NEVAL];
+    char rawp[600], stdp[600];
+    write_images(root, &rng, raw, std, labels, rawp, stdp);
+    const char *nets[] = {"resnet:3", "small3"};
+    exported ex[2];
+    tg_threads_set(1);
+    for (int i = 0; i < 2; i++) {
+        tg_error err;
+        tg_graph *g = tg_model_build(nets[i], 1, 28, 28, 10, &err);
+        if (!g) fail_msg("tg_model_build(%s): %s", nets[i], err.msg);
+        snprintf(ex[i].dir, sizeof ex[i].dir, "%s/net%d", root, i);
+        tg_net *net = train_eval(g, std, labels, 5 + (uint64_t)i, &ex[i]);
+        tg_export_options opt = {.steps = STEPS, .source = nets[i]};
+        if (tg_export_onnx(net, NULL, &opt, ex[i].dir, &err) != TG_OK)
+            fail_msg("export (onnx) %s: %s", nets[i], err.msg);
+        tg_net_free(net);
+        tg_graph_free(g);
+    }
+    run_onnx_check(stdp, ex, 2);
+    for (int i = 0; i < 2; i++)
+        print_message("ONNX export of %s: max|a-b|/max|a| = %.2e\n", nets[i], check_onnx(&ex[i]));
     tu_rmtree(root);
 }
 
@@ -501,8 +611,8 @@ static void test_cli(void **state) {
     const char *flags[] = {"--ckpt", "--format", "--out", "--json", "pytorch", "[pytorch]"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strstr(tu_out, flags[i])) fail_msg("export --help lacks %s:\n%s", flags[i], tu_out);
-    tu_expect("export --ckpt x.ckpt -o d --format onnx", 2,
-              "--format 'onnx': expected one of pytorch");
+    tu_expect("export --ckpt x.ckpt -o d --format tflite", 2,
+              "--format 'tflite': expected one of pytorch, onnx");
     tu_expect("export --ckpt x.ckpt", 2, "--ckpt and -o are required");
     tu_expect("export -o d", 2, "--ckpt and -o are required");
     tu_expect("export --ckpt x.ckpt -o d extra", 2, "unexpected argument 'extra'");
@@ -520,6 +630,17 @@ static void test_cli(void **state) {
     snprintf(args, sizeof args, "export --ckpt %s -o %s", ckpt, out);
     tu_expect(args, 1, "holds the built-in network 'small3', which has no genome");
     assert_false(exists(out));
+    char small3[600], onnx_out[600];
+    snprintf(small3, sizeof small3, "%s", ckpt);
+    snprintf(onnx_out, sizeof onnx_out, "%s/small3-onnx", root);
+    snprintf(args, sizeof args, "export --ckpt %s --format onnx -o %s --json", ckpt, onnx_out);
+    tu_expect(args, 0, "\"files\":[\"model.onnx\"]");
+    assert_non_null(strstr(tu_out, "\"net\":\"small3\""));
+    const char *onnx_files[] = {"model.onnx"};
+    expect_files(onnx_out, onnx_files, 1);
+    snprintf(args, sizeof args, "export --ckpt %s --format onnx -o %s", ckpt, onnx_out);
+    tu_expect(args, 0, "-> ");
+    assert_non_null(strstr(tu_out, "model.onnx"));
 
     snprintf(ckpt, sizeof ckpt, "%s/g.ckpt", root);
     snprintf(args, sizeof args, "train --genome %s %s --out %s",
@@ -551,9 +672,20 @@ static void test_cli(void **state) {
              tu_fixture("../export_check.py"), rawp, stdp, out);
     int rc = system(args);
     if (rc != 0) fail_msg("%s: exit status %d", args, rc);
-    double rel = compare_logits(out, tg_net_output(t.net));
+    double rel = compare_logits(out, "logits_torch.npy", tg_net_output(t.net));
     print_message("tgsage export of a trained cell genome: max|a-b|/max|a| = %.2e\n", rel);
     tg_trained_free(&t);
+    if (have_onnx()) {  /* the ONNX export of small3's checkpoint, run on the same images */
+        exported e = {.observed = ""};
+        snprintf(e.dir, sizeof e.dir, "%s", onnx_out);
+        if (tg_trained_load(small3, NEVAL, "", &t, &err) != TG_OK) fail_msg("%s", err.msg);
+        if (tg_net_forward(t.net, std, NEVAL, 0, &err) != TG_OK) fail_msg("%s", err.msg);
+        memcpy(e.logits, tg_net_output(t.net), sizeof e.logits);
+        tg_trained_free(&t);
+        run_onnx_check(stdp, &e, 1);
+        print_message("tgsage export --format onnx of small3: max|a-b|/max|a| = %.2e\n",
+                      check_onnx(&e));
+    }
     tu_rmtree(root);
 }
 
@@ -564,6 +696,7 @@ int main(void) {
         cmocka_unit_test(test_safetensors_refusals),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_parity),
+        cmocka_unit_test(test_onnx_builtin),
         cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

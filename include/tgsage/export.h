@@ -12,6 +12,9 @@
  *   README.md            how to load and run it.
  * Every file is written atomically (fileio.h: PATH.tmp.PID, fsync, rename).
  *
+ * tg_export_onnx writes any trained net, genome or built-in, as one ONNX
+ * model (docs/formats.md, "ONNX export").
+ *
  * tg_safetensors_write is the writer underneath, usable on its own. */
 #ifndef TGSAGE_EXPORT_H
 #define TGSAGE_EXPORT_H
@@ -66,5 +69,21 @@ typedef struct {
 tg_status tg_export_pytorch(const char *genome_json, tg_net *net,
                             const tg_export_options *opt, const char *dir,
                             tg_error *err);
+
+/* ---- ONNX --------------------------------------------------------------- */
+
+/* Write `net` as an ONNX model (opset 13, IR 7) to dir/model.onnx (dir
+ * created if missing), atomically: the
+ * net's own graph node by node (Conv, BatchNormalization with the running
+ * statistics, Relu, MaxPool, AveragePool without the padding, Global-
+ * AveragePool, Add, Pad + Concat, Flatten + Gemm), its parameters as
+ * initializers under their names, input "input" (N, C, H, W) with N
+ * symbolic, output "logits" (N, classes); named nodes (the observed
+ * layers) keep their names as tensor names. Metadata: producer, steps
+ * (opt->steps), source, and, when genome_json is given (it is validated
+ * like tg_export_pytorch's), its space, hash and canonical JSON.
+ * genome_json and opt may be NULL. */
+tg_status tg_export_onnx(tg_net *net, const char *genome_json, const tg_export_options *opt,
+                         const char *dir, tg_error *err);
 
 #endif

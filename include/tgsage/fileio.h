@@ -66,4 +66,8 @@ void tg_atomic_abort(tg_atomic *a);
 /* n bytes at data as the whole new content of path, atomically. */
 tg_status tg_file_write(const char *path, const void *data, size_t n, tg_error *err);
 
+/* Create directory dir and its missing parents (mkdir -p); an error if a
+ * component exists and is not a directory. */
+tg_status tg_mkdirs(const char *dir, tg_error *err);
+
 #endif

@@ -74,6 +74,20 @@ tg_node_kind tg_graph_node_kind(const tg_graph *g, int node);
 /* output shape of a node, per image */
 void tg_graph_node_shape(const tg_graph *g, int node, int *c, int *h, int *w);
 
+/* What a node computes, for writers of other formats (export/onnx.c). */
+typedef struct {
+    tg_node_kind kind;
+    int nin;
+    const int *in;      /* its nin input nodes (the graph's own array) */
+    int k;              /* conv: filters; linear: outputs */
+    int kh, kw;         /* conv: kernel; pools: the window (kh == kw) */
+    int stride, dil, groups, bias;
+    int pad_h, pad_w;   /* conv and pools: zero padding on each side (pools
+                         * exclude it: max over, and average of, the window's
+                         * positions inside the map) */
+} tg_node_op;
+void tg_graph_node_op(const tg_graph *g, int node, tg_node_op *op);
+
 /* ---- compiled networks ------------------------------------------------ */
 
 typedef struct {

@@ -271,3 +271,27 @@ tg_status tg_file_write(const char *path, const void *data, size_t n, tg_error *
     tg_atomic_write(&a, data, n);
     return tg_atomic_commit(&a, err);
 }
+
+tg_status tg_mkdirs(const char *dir, tg_error *err) {
+    char path[4096];
+    if (!dir || !dir[0] || strlen(dir) >= sizeof path)
+        return tg_error_set(err, TG_ERR_ARG, "directory '%s' is empty or too long",
+                            dir ? dir : "(null)");
+    strcpy(path, dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char keep = *p;
+        *p = '\0';
+        struct stat sb;
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+            int e = errno;
+            return tg_error_set(err, TG_ERR_IO, "cannot create directory %s: %s",
+                                path, strerror(e));
+        }
+        if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return tg_error_set(err, TG_ERR_IO, "%s is not a directory", path);
+        *p = keep;
+        if (!keep) break;
+    }
+    return TG_OK;
+}

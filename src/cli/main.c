@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
         return TG_EXIT_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("tgsage 0.1.0\n");
+        printf("tgsage %s\n", TG_VERSION);
         return TG_EXIT_OK;
     }
     for (int i = 0; i < NCOMMANDS; i++)

@@ -10,11 +10,9 @@
  * num_batches_tracked (int64, used only when momentum is None): it is
  * written with the number of steps trained, so loading stays strict. */
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "model_py.h"
 #include "tgsage/export.h"
@@ -94,31 +92,6 @@ static tg_status check_against_genome(const tg_genome *g, tg_net *net, int c, in
     tg_net_free(ref);
     tg_graph_free(gr);
     return st;
-}
-
-/* mkdir -p */
-static tg_status make_dirs(const char *dir, tg_error *err) {
-    char path[4096];
-    if (!dir || !dir[0] || strlen(dir) >= sizeof path)
-        return tg_error_set(err, TG_ERR_ARG, "export: directory '%s' is empty or too long",
-                            dir ? dir : "(null)");
-    strcpy(path, dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char keep = *p;
-        *p = '\0';
-        struct stat sb;
-        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            return tg_error_set(err, TG_ERR_IO, "export: cannot create directory %s: %s",
-                                path, strerror(e));
-        }
-        if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            return tg_error_set(err, TG_ERR_IO, "export: %s is not a directory", path);
-        *p = keep;
-        if (!keep) break;
-    }
-    return TG_OK;
 }
 
 static void join(char *out, size_t n, const char *dir, const char *file) {
@@ -261,7 +234,7 @@ tg_status tg_export_pytorch(const char *genome_json, tg_net *net,
     if (st == TG_OK && strpbrk(canon, "'\\"))
         st = tg_error_set(err, TG_ERR_ARG, "export: the genome's JSON holds a quote or a "
                                            "backslash; it cannot be embedded in model.py");
-    if (st == TG_OK) st = make_dirs(dir, err);
+    if (st == TG_OK) st = tg_mkdirs(dir, err);
     if (st == TG_OK) {
         snprintf(nsteps, sizeof nsteps, "%lld", (long long)steps);
         const char *meta[] = {"format", "pt", "producer", "tgsage", "space", space,

@@ -230,3 +230,22 @@ void tg_graph_node_shape(const tg_graph *g, int node, int *c, int *h, int *w) {
     if (h) *h = n->h;
     if (w) *w = n->w;
 }
+
+void tg_graph_node_op(const tg_graph *g, int node, tg_node_op *op) {
+    const tg_node *n = &g->nodes[node];
+    *op = (tg_node_op){.kind = n->kind, .nin = n->nin, .in = n->in, .k = n->k,
+                       .kh = n->kh, .kw = n->kw, .stride = n->stride, .dil = n->dil,
+                       .groups = n->groups, .bias = n->bias};
+    const tg_node *x = n->nin ? input_of(g, n, 0) : NULL;
+    tg_error e;
+    if (n->kind == TG_NODE_CONV) {
+        tg_conv2d_shape s;
+        if (tg_conv2d_shape_init(&s, 1, x->c, x->h, x->w, n->k, n->kh, n->kw, n->stride,
+                                 n->dil, n->groups, &e) == TG_OK)
+            op->pad_h = s.pad_h, op->pad_w = s.pad_w;
+    } else if (n->kind == TG_NODE_MAXPOOL || n->kind == TG_NODE_AVGPOOL) {
+        tg_pool_shape s;
+        if (tg_pool_shape_init(&s, 1, x->c, x->h, x->w, n->kh, n->stride, &e) == TG_OK)
+            op->pad_h = op->pad_w = s.pad;
+    }
+}
