@@ -356,6 +356,17 @@ typedef struct {
     char observed[1024];   /* the graph's named nodes, one per line */
 } exported;
 
+/* The graph's named nodes into out->observed, one per line. */
+static void list_named(const tg_graph *g, exported *out) {
+    size_t k = 0;
+    out->observed[0] = 0;
+    for (int i = 0; i < tg_graph_nodes(g); i++) {
+        const char *name = tg_graph_node_name(g, i);
+        if (name && k + strlen(name) + 2 < sizeof out->observed)
+            k += (size_t)sprintf(out->observed + k, "%s\n", name);
+    }
+}
+
 /* A fresh net of g trained STEPS SGD steps on NTRAIN images, with the
  * logits of the NEVAL images in evaluation mode and the graph's named
  * nodes in out. */
@@ -382,13 +393,7 @@ static tg_net *train_eval(const tg_graph *g, const float *images, const int32_t 
     if (tg_net_forward(net, images, NEVAL, 0, &err) != TG_OK) fail_msg("%s", err.msg);
     memcpy(out->logits, tg_net_output(net), sizeof out->logits);
     tg_optim_free(o);
-    size_t k = 0;
-    out->observed[0] = 0;
-    for (int i = 0; i < tg_graph_nodes(g); i++) {
-        const char *name = tg_graph_node_name(g, i);
-        if (name && k + strlen(name) + 2 < sizeof out->observed)
-            k += (size_t)sprintf(out->observed + k, "%s\n", name);
-    }
+    list_named(g, out);
     return net;
 }
 
@@ -411,22 +416,28 @@ static void train_and_export(const tg_genome *ge, const float *images, const int
 }
 
 /* NEVAL random 8-bit images (one of them constant: standardised to zeros),
- * their standardisation by tgsage and random labels; written to
- * dir/raw.npy and dir/std.npy for export_check.py. */
-static void write_images(const char *dir, tg_rng *rng, uint8_t *raw, float *std,
-                         int32_t *labels, char rawp[600], char stdp[600]) {
+ * their standardisation by tgsage and random labels, written to
+ * root/raw.npy and root/std.npy for export_check.py and onnx_check.py. */
+typedef struct {
+    char rawp[600], stdp[600];
+    uint8_t raw[NEVAL * 784];
+    float std[NEVAL * 784];
+    int32_t labels[NEVAL];
+} images;
+
+static void write_images(images *im, const char *root, tg_rng *rng) {
     for (int i = 0; i < NEVAL; i++) {
         for (int j = 0; j < 784; j++)
-            raw[i * 784 + j] = i == 5 ? 77 : (uint8_t)tg_rng_below(rng, 256);
-        tg_standardize_image_u8(raw + i * 784, 784, std + i * 784);
-        labels[i] = (int32_t)tg_rng_below(rng, 10);
+            im->raw[i * 784 + j] = i == 5 ? 77 : (uint8_t)tg_rng_below(rng, 256);
+        tg_standardize_image_u8(im->raw + i * 784, 784, im->std + i * 784);
+        im->labels[i] = (int32_t)tg_rng_below(rng, 10);
     }
-    snprintf(rawp, 600, "%s/raw.npy", dir);
-    snprintf(stdp, 600, "%s/std.npy", dir);
+    snprintf(im->rawp, sizeof im->rawp, "%s/raw.npy", root);
+    snprintf(im->stdp, sizeof im->stdp, "%s/std.npy", root);
     const int64_t shape[4] = {NEVAL, 1, 28, 28};
     tg_error err;
-    assert_int_equal(tg_npy_write(rawp, TG_NPY_U8, 4, shape, raw, &err), TG_OK);
-    assert_int_equal(tg_npy_write(stdp, TG_NPY_F32, 4, shape, std, &err), TG_OK);
+    assert_int_equal(tg_npy_write(im->rawp, TG_NPY_U8, 4, shape, im->raw, &err), TG_OK);
+    assert_int_equal(tg_npy_write(im->stdp, TG_NPY_F32, 4, shape, im->std, &err), TG_OK);
 }
 
 /* max|a-b| / max|a| of tgsage's logits a and those in dir/file (PyTorch's
@@ -504,11 +515,8 @@ static void test_parity(void **state) {
     snprintf(root, sizeof root, "%s", tmp);
     tg_rng rng;
     tg_rng_seed(&rng, 2024);
-    uint8_t raw[NEVAL * 784];
-    float std[NEVAL * 784];
-    int32_t labels[NEVAL];
-    char rawp[600], stdp[600];
-    write_images(root, &rng, raw, std, labels, rawp, stdp);
+    images *im = malloc(sizeof *im);
+    write_images(im, root, &rng);
     tg_error err;
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -517,7 +525,7 @@ static void test_parity(void **state) {
     size_t cmdn = 4096 + 2 * PER_SPACE * sizeof ex->dir;
     char *cmd = malloc(cmdn);
     int k = snprintf(cmd, cmdn, PYTHON " %s --raw %s --std %s", tu_fixture("../export_check.py"),
-                     rawp, stdp);
+                     im->rawp, im->stdp);
     tg_threads_set(1);  /* the machine is shared; PyTorch gets one thread too */
     for (int s = 0; s < 2; s++) {
         tg_space *sp = tg_space_parse(specs[s], &err);
@@ -526,7 +534,7 @@ static void test_parity(void **state) {
             exported *e = &ex[s * PER_SPACE + i];
             snprintf(e->dir, sizeof e->dir, "%s/%s-%02d", root, s ? "cell" : "layerwise", i);
             tg_genome *ge = random_genome(sp, &rng);
-            train_and_export(ge, std, labels, 100 + (uint64_t)i, e);
+            train_and_export(ge, im->std, im->labels, 100 + (uint64_t)i, e);
             tg_genome_free(ge);
             k += snprintf(cmd + k, cmdn - (size_t)k, " %s", e->dir);
         }
@@ -545,7 +553,7 @@ static void test_parity(void **state) {
                   (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
                   (double)(t2.tv_sec - t1.tv_sec) + 1e-9 * (double)(t2.tv_nsec - t1.tv_nsec));
     if (have_onnx()) {
-        run_onnx_check(stdp, ex, 2 * PER_SPACE);
+        run_onnx_check(im->stdp, ex, 2 * PER_SPACE);
         for (int i = 0; i < 2 * PER_SPACE; i++)
             worst_onnx[i / PER_SPACE] = fmax(worst_onnx[i / PER_SPACE], check_onnx(&ex[i]));
         print_message("ONNX parity: worst %.2e (layerwise:10), %.2e (cell)\n", worst_onnx[0],
@@ -555,6 +563,7 @@ static void test_parity(void **state) {
                       "(apt-get install python3-onnx)\n");
     }
     free(cmd), free(ex);
+    free(im);
     tu_rmtree(root);
 }
 
@@ -573,11 +582,8 @@ static void test_onnx_builtin(void **state) {
     snprintf(root, sizeof root, "%s", tmp);
     tg_rng rng;
     tg_rng_seed(&rng, 99);
-    uint8_t raw[NEVAL * 784];
-    float std[NEVAL * 784];
-    int32_t labels[NEVAL];
-    char rawp[600], stdp[600];
-    write_images(root, &rng, raw, std, labels, rawp, stdp);
+    images *im = malloc(sizeof *im);
+    write_images(im, root, &rng);
     const char *nets[] = {"resnet:3", "small3"};
     exported ex[2];
     tg_threads_set(1);
@@ -586,16 +592,26 @@ static void test_onnx_builtin(void **state) {
         tg_graph *g = tg_model_build(nets[i], 1, 28, 28, 10, &err);
         if (!g) fail_msg("tg_model_build(%s): %s", nets[i], err.msg);
         snprintf(ex[i].dir, sizeof ex[i].dir, "%s/net%d", root, i);
-        tg_net *net = train_eval(g, std, labels, 5 + (uint64_t)i, &ex[i]);
+        tg_net *net = train_eval(g, im->std, im->labels, 5 + (uint64_t)i, &ex[i]);
         tg_export_options opt = {.steps = STEPS, .source = nets[i]};
+        if (i == 0) {  /* refusals: nothing is written */
+            char bad[700];
+            snprintf(bad, sizeof bad, "%s/sub", im->rawp);
+            assert_int_equal(tg_export_onnx(net, NULL, &opt, bad, &err), TG_ERR_IO);
+            assert_non_null(strstr(err.msg, "is not a directory"));
+            assert_int_not_equal(tg_export_onnx(net, "{\"schema\": 1,", &opt, ex[i].dir, &err),
+                                 TG_OK);
+            assert_false(exists(ex[i].dir));
+        }
         if (tg_export_onnx(net, NULL, &opt, ex[i].dir, &err) != TG_OK)
             fail_msg("export (onnx) %s: %s", nets[i], err.msg);
         tg_net_free(net);
         tg_graph_free(g);
     }
-    run_onnx_check(stdp, ex, 2);
+    run_onnx_check(im->stdp, ex, 2);
     for (int i = 0; i < 2; i++)
         print_message("ONNX export of %s: max|a-b|/max|a| = %.2e\n", nets[i], check_onnx(&ex[i]));
+    free(im);
     tu_rmtree(root);
 }
 
@@ -659,33 +675,32 @@ static void test_cli(void **state) {
     }
     tg_rng rng;
     tg_rng_seed(&rng, 7);
-    uint8_t raw[NEVAL * 784];
-    float std[NEVAL * 784];
-    int32_t labels[NEVAL];
-    char rawp[600], stdp[600];
-    write_images(root, &rng, raw, std, labels, rawp, stdp);
+    images *im = malloc(sizeof *im);
+    write_images(im, root, &rng);
     tg_trained t;
     tg_error err;
     if (tg_trained_load(ckpt, NEVAL, "", &t, &err) != TG_OK) fail_msg("%s", err.msg);
-    if (tg_net_forward(t.net, std, NEVAL, 0, &err) != TG_OK) fail_msg("%s", err.msg);
+    if (tg_net_forward(t.net, im->std, NEVAL, 0, &err) != TG_OK) fail_msg("%s", err.msg);
     snprintf(args, sizeof args, PYTHON " %s --raw %s --std %s %s",
-             tu_fixture("../export_check.py"), rawp, stdp, out);
+             tu_fixture("../export_check.py"), im->rawp, im->stdp, out);
     int rc = system(args);
     if (rc != 0) fail_msg("%s: exit status %d", args, rc);
     double rel = compare_logits(out, "logits_torch.npy", tg_net_output(t.net));
     print_message("tgsage export of a trained cell genome: max|a-b|/max|a| = %.2e\n", rel);
     tg_trained_free(&t);
     if (have_onnx()) {  /* the ONNX export of small3's checkpoint, run on the same images */
-        exported e = {.observed = ""};
+        exported e;
         snprintf(e.dir, sizeof e.dir, "%s", onnx_out);
         if (tg_trained_load(small3, NEVAL, "", &t, &err) != TG_OK) fail_msg("%s", err.msg);
-        if (tg_net_forward(t.net, std, NEVAL, 0, &err) != TG_OK) fail_msg("%s", err.msg);
+        list_named(t.g, &e);
+        if (tg_net_forward(t.net, im->std, NEVAL, 0, &err) != TG_OK) fail_msg("%s", err.msg);
         memcpy(e.logits, tg_net_output(t.net), sizeof e.logits);
         tg_trained_free(&t);
-        run_onnx_check(stdp, &e, 1);
+        run_onnx_check(im->stdp, &e, 1);
         print_message("tgsage export --format onnx of small3: max|a-b|/max|a| = %.2e\n",
                       check_onnx(&e));
     }
+    free(im);
     tu_rmtree(root);
 }
 

@@ -84,35 +84,34 @@ static void push(arena *a, list *l, void *m) {
     l->v[l->n++] = m;
 }
 
-static Onnx__AttributeProto *attr_ints(arena *a, const char *name, int n, const int64_t *v) {
+static Onnx__AttributeProto *attr(arena *a, const char *name,
+                                  Onnx__AttributeProto__AttributeType type) {
     Onnx__AttributeProto *t = alloc(a, sizeof *t);
-    int64_t *ints = alloc(a, (size_t)n * sizeof *ints);
-    if (!t || !ints) return NULL;
+    if (!t) return NULL;
     onnx__attribute_proto__init(t);
     t->name = (char *)name;
-    t->has_type = 1, t->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    t->has_type = 1, t->type = type;
+    return t;
+}
+
+static Onnx__AttributeProto *attr_ints(arena *a, const char *name, int n, const int64_t *v) {
+    Onnx__AttributeProto *t = attr(a, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    int64_t *ints = alloc(a, (size_t)n * sizeof *ints);
+    if (!t || !ints) return NULL;
     memcpy(ints, v, (size_t)n * sizeof *ints);
     t->n_ints = (size_t)n, t->ints = ints;
     return t;
 }
 
 static Onnx__AttributeProto *attr_int(arena *a, const char *name, int64_t v) {
-    Onnx__AttributeProto *t = alloc(a, sizeof *t);
-    if (!t) return NULL;
-    onnx__attribute_proto__init(t);
-    t->name = (char *)name;
-    t->has_type = 1, t->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    t->has_i = 1, t->i = v;
+    Onnx__AttributeProto *t = attr(a, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    if (t) t->has_i = 1, t->i = v;
     return t;
 }
 
 static Onnx__AttributeProto *attr_float(arena *a, const char *name, float v) {
-    Onnx__AttributeProto *t = alloc(a, sizeof *t);
-    if (!t) return NULL;
-    onnx__attribute_proto__init(t);
-    t->name = (char *)name;
-    t->has_type = 1, t->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-    t->has_f = 1, t->f = v;
+    Onnx__AttributeProto *t = attr(a, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    if (t) t->has_f = 1, t->f = v;
     return t;
 }
 
@@ -228,8 +227,8 @@ typedef struct {
 /* The next parameter (state != 0: running statistic) as an initializer. */
 static char *take(builder *b, int state, tg_error *err) {
     if (state ? b->is >= b->ns : b->ip >= b->np) {
-        tg_error_set(err, TG_ERR_SHAPE, "export: the net has fewer parameters than its "
-                                           "graph's nodes take");
+        tg_error_set(err, TG_ERR_SHAPE,
+                     "export: the net has fewer parameters than its graph's nodes take");
         return NULL;
     }
     tg_param *p = state ? &b->s[b->is++] : &b->p[b->ip++];
