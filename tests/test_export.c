@@ -416,8 +416,9 @@ static void train_and_export(const tg_genome *ge, const float *images, const int
 }
 
 /* NEVAL random 8-bit images (one of them constant: standardised to zeros),
- * their standardisation by tgsage and random labels, written to
- * root/raw.npy and root/std.npy for export_check.py and onnx_check.py. */
+ * their standardisation by tgsage and random labels, drawn from rng seeded
+ * with seed (which goes on from there), written to root/raw.npy and
+ * root/std.npy for export_check.py and onnx_check.py. */
 typedef struct {
     char rawp[600], stdp[600];
     uint8_t raw[NEVAL * 784];
@@ -425,7 +426,10 @@ typedef struct {
     int32_t labels[NEVAL];
 } images;
 
-static void write_images(images *im, const char *root, tg_rng *rng) {
+static images *new_images(const char *root, uint64_t seed, tg_rng *rng) {
+    images *im = malloc(sizeof *im);
+    if (!im) fail_msg("out of memory");
+    tg_rng_seed(rng, seed);
     for (int i = 0; i < NEVAL; i++) {
         for (int j = 0; j < 784; j++)
             im->raw[i * 784 + j] = i == 5 ? 77 : (uint8_t)tg_rng_below(rng, 256);
@@ -438,6 +442,7 @@ static void write_images(images *im, const char *root, tg_rng *rng) {
     tg_error err;
     assert_int_equal(tg_npy_write(im->rawp, TG_NPY_U8, 4, shape, im->raw, &err), TG_OK);
     assert_int_equal(tg_npy_write(im->stdp, TG_NPY_F32, 4, shape, im->std, &err), TG_OK);
+    return im;
 }
 
 /* max|a-b| / max|a| of tgsage's logits a and those in dir/file (PyTorch's
@@ -514,9 +519,7 @@ static void test_parity(void **state) {
     char root[512];
     snprintf(root, sizeof root, "%s", tmp);
     tg_rng rng;
-    tg_rng_seed(&rng, 2024);
-    images *im = malloc(sizeof *im);
-    write_images(im, root, &rng);
+    images *im = new_images(root, 2024, &rng);
     tg_error err;
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -581,9 +584,7 @@ static void test_onnx_builtin(void **state) {
     char root[512];
     snprintf(root, sizeof root, "%s", tmp);
     tg_rng rng;
-    tg_rng_seed(&rng, 99);
-    images *im = malloc(sizeof *im);
-    write_images(im, root, &rng);
+    images *im = new_images(root, 99, &rng);
     const char *nets[] = {"resnet:3", "small3"};
     exported ex[2];
     tg_threads_set(1);
@@ -674,9 +675,7 @@ static void test_cli(void **state) {
         return;
     }
     tg_rng rng;
-    tg_rng_seed(&rng, 7);
-    images *im = malloc(sizeof *im);
-    write_images(im, root, &rng);
+    images *im = new_images(root, 7, &rng);
     tg_trained t;
     tg_error err;
     if (tg_trained_load(ckpt, NEVAL, "", &t, &err) != TG_OK) fail_msg("%s", err.msg);
