@@ -15,8 +15,7 @@
  *            to blocked);
  *   nhwc     channels-last activations and any weights, with reorders;
  *   wino23   our own Winograd for AVX2 (conv_wino.c): F(2x2,3x3) for all
- *            three passes (backward weights only when TG_DNNL_LAYOUT asks:
- *            strategy_pick) and F(2x2,5x5) for backward data, reading and
+ *            three passes and F(2x2,5x5) for backward data, reading and
  *            writing the caller's nChw8c / nChw16c buffers directly, with
  *            no primitive (stride 1, both sides channel-blocked; elsewhere
  *            the pass falls back to blocked).
