@@ -2,17 +2,18 @@
 """The networks a search trains: tgsage beside PyTorch on random genomes.
 
 Usage: bench/bench_genomes.py [--build build] [--n 20] [--seed 1] [--steps 5]
-                              [--threads 2] [--batch 128] [--spaces layerwise:10,cell]
-                              [--out FILE.jsonl]
+                              [--repeats 1] [--threads 2] [--batch 128]
+                              [--spaces layerwise:10,cell] [--out FILE.jsonl]
 
 For each space, `tgsage sample` draws N genomes; each is timed in tgsage
 (build/tgsage_bench --genome: 3 warm-up and S timed SGD steps at batch B on
 random 28x28x1 images, then eval-mode inference) and, through tgsage's own
 PyTorch export of the same network (--export), in Debian's python3-torch with
 the same steps (as ../shared/bench/torch_baseline.py measures). The two sides
-alternate, each in its own process. Prints one JSON line per genome (both
-sides' images/s and the ratios tgsage / torch) and one per space with the
-median ratios; --out also writes the lines to a file. Only the standard
+alternate, each in its own process, `repeats` rounds per genome (a genome's
+figures are each side's medians over its rounds). Prints one JSON line per
+genome (both sides' images/s and the ratios tgsage / torch) and one per space
+with the median ratios; --out also writes the lines to a file. Only the standard
 library here; the PyTorch side runs as `bench_genomes.py --torch DIR`."""
 import argparse, json, os, statistics, subprocess, sys, tempfile
 
@@ -70,6 +71,7 @@ def main():
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--spaces", default="layerwise:10,cell")
@@ -102,8 +104,17 @@ def main():
                 edir = os.path.join(tmp, f"e{i}")
                 with open(gpath, "w") as f:
                     f.write(genome)
-                ours = run_json([bench, "--genome", gpath, "--export", edir] + common)
-                theirs = run_json([PY, os.path.abspath(__file__), "--torch", edir] + common)
+                runs = []
+                for r in range(max(1, a.repeats)):
+                    export = ["--export", edir] if r == 0 else []
+                    runs.append((run_json([bench, "--genome", gpath] + export + common),
+                                 run_json([PY, os.path.abspath(__file__), "--torch", edir]
+                                          + common)))
+                ours = {k: statistics.median(o[k] for o, _ in runs)
+                        for k in ("train_img_s", "infer_img_s")}
+                theirs = {k: statistics.median(t[k] for _, t in runs)
+                          for k in ("train_img_s", "infer_img_s")}
+                theirs["torch"] = runs[0][1]["torch"]
                 rt = ours["train_img_s"] / theirs["train_img_s"]
                 ri = ours["infer_img_s"] / theirs["infer_img_s"]
                 ratios_t.append(rt)
@@ -118,10 +129,12 @@ def main():
                       "torch": theirs["torch"]})
             emit({"bench": "genomes", "space": space, "n": len(ratios_t),
                   "threads": a.threads, "batch": a.batch, "steps": a.steps,
+                  "repeats": max(1, a.repeats),
                   "median_train_ratio": round(statistics.median(ratios_t), 3),
                   "median_infer_ratio": round(statistics.median(ratios_i), 3),
                   "min_train_ratio": round(min(ratios_t), 3),
-                  "max_train_ratio": round(max(ratios_t), 3)})
+                  "max_train_ratio": round(max(ratios_t), 3),
+                  "min_infer_ratio": round(min(ratios_i), 3)})
 
 
 if __name__ == "__main__":
